@@ -1,0 +1,113 @@
+/**
+ * Teams (and the Emulator, and the playground) through botbuilder's CloudAdapter. Translates an
+ * Activity into an Inbound and the core's Replies into Activities with Adaptive Cards. The only
+ * folder that imports botbuilder, so a move to the Microsoft 365 Agents SDK stays here.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  ActivityTypes,
+  CardFactory,
+  CloudAdapter,
+  ConfigurationBotFrameworkAuthentication,
+  TurnContext,
+  type Activity,
+  type ConversationReference,
+} from 'botbuilder';
+import type { Request, Response } from 'restify';
+import { z } from 'zod';
+import type { Bot } from '../../bot/bot.ts';
+import { submissionSchema, type Inbound, type Platform } from '../../bot/inbound.ts';
+import type { PlatformSender } from '../../bot/notifier.ts';
+import type { Reply } from '../../bot/reply.ts';
+import type { Settings } from '../../config.ts';
+import type { Logger } from '../../logger.ts';
+import { renderAdaptiveCard } from './adaptive-card.ts';
+
+/** The fields a turn needs; anything else in an Activity passes through untouched. */
+export const activitySchema = z.looseObject({
+  type: z.string().min(1, 'type is required'),
+  serviceUrl: z.string().url('serviceUrl must be a URL').optional(),
+  channelId: z.string().optional(),
+  conversation: z.looseObject({ id: z.string().min(1) }).optional(),
+  from: z.looseObject({ id: z.string().min(1) }).optional(),
+});
+
+/** Message activities must say where they came from and who sent them. */
+export const messageActivitySchema = activitySchema.extend({
+  serviceUrl: z.string().url('serviceUrl must be a URL'),
+  conversation: z.looseObject({ id: z.string().min(1, 'conversation.id is required') }, { error: 'conversation is required' }),
+  from: z.looseObject({ id: z.string().min(1, 'from.id is required'), aadObjectId: z.string().optional(), name: z.string().optional() }, { error: 'from (the sender) is required' }),
+});
+
+export function toActivities(replies: Reply[]): Partial<Activity>[] {
+  return replies.map((reply) =>
+    reply.type === 'text'
+      ? { type: ActivityTypes.Message, text: reply.text, textFormat: 'plain' }
+      : { type: ActivityTypes.Message, attachments: [CardFactory.adaptiveCard(renderAdaptiveCard(reply.card))] },
+  );
+}
+
+function platformOf(activity: Activity): Platform {
+  return activity.channelId === 'playground' ? 'playground' : 'teams';
+}
+
+export function toInbound(context: TurnContext): Inbound {
+  const activity = context.activity;
+  const value = activity.value;
+  const submission = value && typeof value === 'object' ? submissionSchema.safeParse(value) : undefined;
+  const tenantId: string | undefined = activity.conversation?.tenantId ?? (activity.channelData as { tenant?: { id?: string } } | undefined)?.tenant?.id;
+  const conversationType = activity.conversation?.conversationType;
+  return {
+    platform: platformOf(activity),
+    tenantId: activity.channelId === 'msteams' ? tenantId : undefined,
+    user: { id: activity.from.aadObjectId ?? activity.from.id, name: activity.from.name },
+    conversation: { id: activity.conversation.id, kind: conversationType === 'channel' ? 'channel' : conversationType === 'groupChat' ? 'group' : 'personal' },
+    text: submission?.success ? undefined : (TurnContext.removeRecipientMention(activity) ?? activity.text ?? '').trim(),
+    submission: submission?.success ? submission.data : undefined,
+    // Only personal conversations are kept for proactive messages: a channel reference would post to everyone.
+    reference: conversationType === 'channel' || conversationType === 'groupChat' ? undefined : TurnContext.getConversationReference(activity),
+    correlationId: randomUUID(),
+  };
+}
+
+export interface TeamsChannel {
+  adapter: CloudAdapter;
+  /** Handles POST /api/messages once the body is parsed and validated. */
+  process(req: Request, res: Response): Promise<void>;
+  send: PlatformSender;
+}
+
+export function createTeamsChannel(options: { settings: Settings; bot: Bot; log: Logger }): TeamsChannel {
+  const { settings, bot, log } = options;
+  const auth = new ConfigurationBotFrameworkAuthentication({
+    MicrosoftAppId: settings.teams.appId ?? '',
+    MicrosoftAppPassword: settings.teams.appPassword ?? '',
+    MicrosoftAppType: settings.teams.appType,
+    MicrosoftAppTenantId: settings.teams.tenantId ?? '',
+  });
+  const adapter = new CloudAdapter(auth);
+  adapter.onTurnError = async (context, error) => {
+    const reference = randomUUID();
+    log.error({ correlationId: reference, err: { name: (error as Error).name, stack: (error as Error).stack?.split('\n').slice(0, 6).join('\n') } }, 'teams turn failed');
+    await context.sendActivity(`Sorry, something went wrong on our side. If it keeps happening, tell your IT team the reference ${reference}.`).catch(() => undefined);
+  };
+
+  const logic = async (context: TurnContext) => {
+    // Teams sends many activity types (conversationUpdate, typing, reactions, installationUpdate):
+    // only messages (and card submissions, which arrive as messages) start a turn.
+    if (context.activity.type !== ActivityTypes.Message) return;
+    const inbound = toInbound(context);
+    const replies = await bot.handle(inbound);
+    if (replies.length > 0) await context.sendActivities(toActivities(replies));
+  };
+
+  return {
+    adapter,
+    process: (req, res) => adapter.process(req as never, res as never, logic),
+    send: async (reference, replies) => {
+      await adapter.continueConversationAsync(settings.teams.appId ?? '', reference as Partial<ConversationReference>, async (context) => {
+        await context.sendActivities(toActivities(replies));
+      });
+    },
+  };
+}

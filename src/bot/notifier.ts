@@ -1,0 +1,45 @@
+/**
+ * Proactive messages: the core says whom to tell and what; the adapter for that person's platform
+ * knows how. Adapters register a sender per platform at wiring time.
+ */
+import type { Logger } from '../logger.ts';
+import type { Directory, UserRecord } from './directory.ts';
+import type { Platform } from './inbound.ts';
+import type { Reply } from './reply.ts';
+
+/** Sends replies into a stored conversation reference. Throws when the platform refuses. */
+export type PlatformSender = (reference: unknown, replies: Reply[]) => Promise<void>;
+
+export interface DeliveryResult {
+  userId: string;
+  delivered: boolean;
+  reason?: string;
+}
+
+export class Notifier {
+  readonly #senders = new Map<Platform, PlatformSender>();
+  constructor(private readonly directory: Directory, private readonly log: Logger) {}
+
+  register(platform: Platform, sender: PlatformSender): void {
+    this.#senders.set(platform, sender);
+  }
+
+  async sendToUser(user: UserRecord, replies: Reply[]): Promise<DeliveryResult> {
+    const sender = this.#senders.get(user.platform);
+    if (!user.reference) return { userId: user.id, delivered: false, reason: 'no conversation with this person yet' };
+    if (!sender) return { userId: user.id, delivered: false, reason: `${user.platform} is not connected` };
+    try {
+      await sender(user.reference, replies);
+      return { userId: user.id, delivered: true };
+    } catch (error) {
+      this.log.warn({ err: { message: (error as Error).message }, platform: user.platform }, 'proactive message not delivered');
+      return { userId: user.id, delivered: false, reason: (error as Error).message };
+    }
+  }
+
+  async sendToUserId(school: string, userId: string, replies: Reply[]): Promise<DeliveryResult> {
+    const user = await this.directory.getUser(school, userId);
+    if (!user) return { userId, delivered: false, reason: 'unknown user' };
+    return this.sendToUser(user.data, replies);
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * `esafety-bot` commands. Logs go to standard error; standard output carries only data (JSON
+ * lines, CSV, tables), so commands can be piped.
+ *
+ *   serve                                   start the HTTP server (npm start)
+ *   chat [--user NAME]                      talk to the bot in the terminal
+ *   answer --policies DIR                   evaluation interface: JSON lines in, JSON lines out
+ *   eval --policies DIR --labelled F [--intents F] [--verbose]
+ *   schools add --id ID --name NAME [--teams-tenant ID] [--slack-team ID] | schools list
+ *   roles grant|revoke --school ID --user ID --role ROLE | roles list --school ID
+ *   policies import DIR [--school ID] | policies list [--school ID]
+ */
+import { parseArgs } from 'node:util';
+import { roleIds, roleSchema } from './bot/roles.ts';
+import { runAnswerCommand } from './commands/answer.ts';
+import { runEvalCommand } from './commands/eval.ts';
+import { loadDotEnv, loadSettings, type Settings } from './config.ts';
+import { AppError, asAppError } from './errors.ts';
+import { createLogger, type Logger } from './logger.ts';
+import type { CoreParts } from './main.ts';
+import { loadPolicyDirectory } from './policies/load.ts';
+
+const usage = `Usage: esafety-bot <command>
+  serve                                   start the bot's HTTP server
+  chat [--user NAME]                      talk to the bot in this terminal
+  answer --policies DIR                   JSON lines {"id","question"} in, answers out
+  eval --policies DIR --labelled FILE [--intents FILE] [--verbose]
+  schools add --id ID --name NAME [--teams-tenant ID] [--slack-team ID]
+  schools list
+  roles grant|revoke --school ID --user ID --role ROLE
+  roles list --school ID
+  policies import DIR [--school ID]
+  policies list [--school ID]`;
+
+function settingsOrExit(): Settings {
+  loadDotEnv();
+  return loadSettings();
+}
+
+// The server stack (restify, botbuilder, Bolt) is imported only by the commands that need it, so
+// `answer` and `eval` start fast and print nothing but their data.
+async function withCore<T>(log: Logger, run: (core: CoreParts) => Promise<T>): Promise<T> {
+  const { createCore, prepareDefaultSchool } = await import('./main.ts');
+  const settings = settingsOrExit();
+  const core = await createCore(settings, log);
+  try {
+    await prepareDefaultSchool(core, log);
+    return await run(core);
+  } finally {
+    await core.store.close();
+  }
+}
+
+function required(values: Record<string, unknown>, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value.trim() === '') throw new AppError('bad_request', `--${name} is required`);
+  return value.trim();
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const err = (line: string) => process.stderr.write(`${line}\n`);
+  try {
+    switch (command) {
+      case 'serve': {
+        const settings = settingsOrExit();
+        const log = createLogger({ level: settings.logLevel, destination: 'stdout' });
+        const { createApp } = await import('./main.ts');
+        const app = await createApp(settings, log);
+        const port = await app.listen();
+        log.info({ port }, 'listening');
+        err(`esafety-bot is running: http://localhost:${port}/  (Teams/Emulator: http://localhost:${port}/api/messages)`);
+        const stop = async (signal: string) => {
+          log.info({ signal }, 'shutting down');
+          await app.close();
+          process.exit(0);
+        };
+        process.once('SIGTERM', () => void stop('SIGTERM'));
+        process.once('SIGINT', () => void stop('SIGINT'));
+        await new Promise(() => undefined);
+        return 0;
+      }
+      case 'chat': {
+        const { values } = parseArgs({ args: [sub, ...rest].filter((a): a is string => a !== undefined), options: { user: { type: 'string' } } });
+        const settings = settingsOrExit();
+        const log = createLogger({ level: settings.logLevel === 'info' ? 'warn' : settings.logLevel, destination: 'stderr' });
+        const { runTerminalChat } = await import('./adapters/terminal/terminal-chat.ts');
+        return await withCore(log, async (core) => {
+          await runTerminalChat({ bot: core.bot, user: values.user ?? process.env.USER ?? 'me', input: process.stdin, output: process.stdout });
+          return 0;
+        });
+      }
+      case 'answer': {
+        const { values } = parseArgs({ args: [sub, ...rest].filter((a): a is string => a !== undefined), options: { policies: { type: 'string' } } });
+        return await runAnswerCommand({ policies: required(values, 'policies'), input: process.stdin, output: process.stdout, warn: err });
+      }
+      case 'eval': {
+        const { values } = parseArgs({
+          args: [sub, ...rest].filter((a): a is string => a !== undefined),
+          options: { policies: { type: 'string' }, labelled: { type: 'string' }, intents: { type: 'string' }, verbose: { type: 'boolean', default: false } },
+        });
+        return await runEvalCommand({ policies: required(values, 'policies'), labelled: required(values, 'labelled'), intents: values.intents, verbose: values.verbose ?? false, out });
+      }
+      case 'schools': {
+        const { values } = parseArgs({ args: rest, options: { id: { type: 'string' }, name: { type: 'string' }, 'teams-tenant': { type: 'string' }, 'slack-team': { type: 'string' } } });
+        const log = createLogger({ level: 'warn', destination: 'stderr' });
+        return await withCore(log, async ({ directory }) => {
+          if (sub === 'add') {
+            const school = await directory.upsertSchool({ id: required(values, 'id'), name: required(values, 'name'), teamsTenant: values['teams-tenant'], slackTeam: values['slack-team'] });
+            out(JSON.stringify(school));
+            return 0;
+          }
+          if (sub === 'list') {
+            for (const school of await directory.listSchools()) out(JSON.stringify(school));
+            return 0;
+          }
+          throw new AppError('bad_request', 'use "schools add" or "schools list"');
+        });
+      }
+      case 'roles': {
+        const { values } = parseArgs({ args: rest, options: { school: { type: 'string' }, user: { type: 'string' }, role: { type: 'string' } } });
+        const log = createLogger({ level: 'warn', destination: 'stderr' });
+        return await withCore(log, async ({ directory }) => {
+          const schoolId = required(values, 'school');
+          if (!(await directory.getSchool(schoolId))) throw new AppError('not_found', `no school "${schoolId}"; register it with "schools add"`);
+          if (sub === 'list') {
+            for (const user of await directory.listUsers(schoolId)) if (user.roles.length) out(`${user.id}\t${user.roles.join(',')}\t${user.name ?? ''}`);
+            return 0;
+          }
+          if (sub !== 'grant' && sub !== 'revoke') throw new AppError('bad_request', 'use "roles grant", "roles revoke" or "roles list"');
+          const role = roleSchema.safeParse(required(values, 'role'));
+          if (!role.success || role.data === 'staff') throw new AppError('bad_request', `--role must be one of ${roleIds.filter((r) => r !== 'staff').join(', ')}`);
+          const user = required(values, 'user');
+          const roles = sub === 'grant' ? await directory.grantRole(schoolId, user, role.data) : await directory.revokeRole(schoolId, user, role.data);
+          out(`${user}\t${roles.join(',')}`);
+          return 0;
+        });
+      }
+      case 'policies': {
+        const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { school: { type: 'string' } } });
+        const log = createLogger({ level: 'warn', destination: 'stderr' });
+        return await withCore(log, async ({ library, directory, settings }) => {
+          const schoolId = values.school ?? settings.defaultSchool.id;
+          if (!(await directory.getSchool(schoolId))) throw new AppError('not_found', `no school "${schoolId}"; register it with "schools add"`);
+          if (sub === 'list') {
+            for (const entry of await library.list(schoolId)) out(`${entry.docId}\t${entry.version}\t${entry.hash.slice(0, 12)}\t${entry.meta.review ?? ''}\t${entry.title}`);
+            return 0;
+          }
+          if (sub !== 'import') throw new AppError('bad_request', 'use "policies import DIR" or "policies list"');
+          const dir = positionals[0];
+          if (!dir) throw new AppError('bad_request', 'policies import needs the folder: esafety-bot policies import DIR');
+          const loaded = await loadPolicyDirectory(dir);
+          for (const error of loaded.errors) err(`not imported: ${error}`);
+          for (const warning of loaded.warnings) err(`warning: ${warning}`);
+          const report = await library.import(schoolId, loaded.documents, 'cli');
+          out(JSON.stringify(report));
+          return loaded.errors.length ? 1 : 0;
+        });
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+        out(usage);
+        return 0;
+      default:
+        err(`unknown command "${command}"\n${usage}`);
+        return 2;
+    }
+  } catch (error) {
+    const appError = asAppError(error);
+    if (appError.code === 'config_invalid') {
+      err('esafety-bot cannot start; fix these settings:');
+      for (const line of appError.message.split('\n')) err(`  ${line}`);
+    } else if (appError.code === 'internal') err(`esafety-bot: ${appError.message}\n${appError.stack ?? ''}`);
+    else err(`esafety-bot: ${appError.message}`);
+    return 1;
+  }
+}

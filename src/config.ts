@@ -1,0 +1,182 @@
+/**
+ * The only reader of the environment. Validates it with zod at start-up and hands typed settings
+ * to the composition root; nothing else in src/ looks at process.env.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { AppError } from './errors.ts';
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+const booleanFlag = (fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return fallback;
+      const normalised = value.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(normalised)) return true;
+      if (['0', 'false', 'no', 'off'].includes(normalised)) return false;
+      ctx.addIssue({ code: 'custom', message: `expected true or false, got "${value}"` });
+      return z.NEVER;
+    });
+
+const urlString = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined || value.trim() === '') return undefined;
+    try {
+      return new URL(value.trim()).toString();
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `not a URL: "${value}"` });
+      return z.NEVER;
+    }
+  });
+
+const environmentSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3978),
+  HOST: z.string().default('0.0.0.0'),
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATA_DIR: z.string().default('./data'),
+  DEFAULT_SCHOOL: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and hyphens, at most 63 characters')
+    .default('default'),
+  DEFAULT_SCHOOL_NAME: z.string().default('Harbour Lane Academy'),
+  POLICIES_DIR: z.string().default('./policies'),
+  PUBLIC_URL: urlString,
+  STORE: z.enum(['sqlite', 'cosmos']).default('sqlite'),
+  COSMOS_ENDPOINT: urlString,
+  COSMOS_KEY: optionalString,
+  COSMOS_DATABASE: z.string().default('esafety'),
+  COSMOS_CONTAINER: z.string().default('records'),
+  MICROSOFT_APP_ID: optionalString,
+  MICROSOFT_APP_PASSWORD: optionalString,
+  MICROSOFT_APP_TYPE: z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).default('MultiTenant'),
+  MICROSOFT_APP_TENANT_ID: optionalString,
+  TEAMS_ENABLED: booleanFlag(true),
+  SLACK_SIGNING_SECRET: optionalString,
+  SLACK_BOT_TOKEN: optionalString,
+  SLACK_CLIENT_ID: optionalString,
+  SLACK_CLIENT_SECRET: optionalString,
+  SLACK_STATE_SECRET: optionalString,
+  SLACK_API_URL: urlString,
+  ROLE_CACHE_SECONDS: z.coerce.number().int().min(0).max(60).default(30),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+});
+
+export type Environment = z.infer<typeof environmentSchema>;
+
+export interface Settings {
+  port: number;
+  host: string;
+  nodeEnv: Environment['NODE_ENV'];
+  production: boolean;
+  logLevel: Environment['LOG_LEVEL'];
+  dataDir: string;
+  defaultSchool: { id: string; name: string };
+  policiesDir: string;
+  publicUrl: string;
+  store:
+    | { kind: 'sqlite'; file: string }
+    | { kind: 'cosmos'; endpoint: string; key?: string; database: string; container: string };
+  teams: {
+    enabled: boolean;
+    appId?: string;
+    appPassword?: string;
+    appType: Environment['MICROSOFT_APP_TYPE'];
+    tenantId?: string;
+  };
+  slack?: {
+    signingSecret: string;
+    botToken?: string;
+    clientId?: string;
+    clientSecret?: string;
+    stateSecret?: string;
+    apiUrl?: string;
+  };
+  /** How long a user's roles may be cached; a revoked role stops working everywhere within this. */
+  roleCacheSeconds: number;
+  rateLimitPerMinute: number;
+}
+
+/** Reads a local .env file into the given environment, without overriding what is set already. */
+export function loadDotEnv(file = '.env', env: NodeJS.ProcessEnv = process.env): void {
+  if (!existsSync(file)) return;
+  const before = { ...env };
+  process.loadEnvFile(file);
+  Object.assign(env, before);
+}
+
+/** Validates the environment; throws AppError('config_invalid') listing one line per bad setting. */
+export function loadSettings(env: Record<string, string | undefined> = process.env): Settings {
+  const parsed = environmentSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`);
+    throw new AppError('config_invalid', lines.join('\n'));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const production = e.NODE_ENV === 'production';
+  const slackConfigured = [e.SLACK_BOT_TOKEN, e.SLACK_CLIENT_ID, e.SLACK_CLIENT_SECRET, e.SLACK_STATE_SECRET].some(Boolean);
+
+  if (e.STORE === 'cosmos' && !e.COSMOS_ENDPOINT) problems.push('COSMOS_ENDPOINT: required when STORE=cosmos');
+  if (slackConfigured && !e.SLACK_SIGNING_SECRET) {
+    problems.push('SLACK_SIGNING_SECRET: required when other SLACK_ settings are present (Slack requests cannot be verified without it)');
+  }
+  if (e.SLACK_CLIENT_ID && !e.SLACK_CLIENT_SECRET) problems.push('SLACK_CLIENT_SECRET: required with SLACK_CLIENT_ID');
+  if (e.SLACK_CLIENT_ID && !e.SLACK_STATE_SECRET) problems.push('SLACK_STATE_SECRET: required with SLACK_CLIENT_ID');
+  if (e.MICROSOFT_APP_TYPE === 'SingleTenant' && e.MICROSOFT_APP_ID && !e.MICROSOFT_APP_TENANT_ID) {
+    problems.push('MICROSOFT_APP_TENANT_ID: required when MICROSOFT_APP_TYPE=SingleTenant');
+  }
+  if (production) {
+    if (e.TEAMS_ENABLED && !e.MICROSOFT_APP_ID) problems.push('MICROSOFT_APP_ID: required in production (or set TEAMS_ENABLED=false)');
+    if (e.TEAMS_ENABLED && e.MICROSOFT_APP_TYPE !== 'UserAssignedMSI' && !e.MICROSOFT_APP_PASSWORD) {
+      problems.push('MICROSOFT_APP_PASSWORD: required in production for MICROSOFT_APP_TYPE=' + e.MICROSOFT_APP_TYPE);
+    }
+    if (e.STORE !== 'cosmos') problems.push('STORE: must be cosmos in production (the embedded SQLite store is for local use)');
+  }
+  if (problems.length > 0) throw new AppError('config_invalid', problems.join('\n'));
+
+  const port = e.PORT;
+  return {
+    port,
+    host: e.HOST,
+    nodeEnv: e.NODE_ENV,
+    production,
+    logLevel: e.LOG_LEVEL,
+    dataDir: path.resolve(e.DATA_DIR),
+    defaultSchool: { id: e.DEFAULT_SCHOOL, name: e.DEFAULT_SCHOOL_NAME },
+    policiesDir: path.resolve(e.POLICIES_DIR),
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${port}/`).replace(/\/$/, ''),
+    store:
+      e.STORE === 'cosmos'
+        ? { kind: 'cosmos', endpoint: e.COSMOS_ENDPOINT!, key: e.COSMOS_KEY, database: e.COSMOS_DATABASE, container: e.COSMOS_CONTAINER }
+        : { kind: 'sqlite', file: path.join(path.resolve(e.DATA_DIR), 'esafety.sqlite') },
+    teams: {
+      enabled: e.TEAMS_ENABLED,
+      appId: e.MICROSOFT_APP_ID,
+      appPassword: e.MICROSOFT_APP_PASSWORD,
+      appType: e.MICROSOFT_APP_TYPE,
+      tenantId: e.MICROSOFT_APP_TENANT_ID,
+    },
+    slack: e.SLACK_SIGNING_SECRET
+      ? {
+          signingSecret: e.SLACK_SIGNING_SECRET,
+          botToken: e.SLACK_BOT_TOKEN,
+          clientId: e.SLACK_CLIENT_ID,
+          clientSecret: e.SLACK_CLIENT_SECRET,
+          stateSecret: e.SLACK_STATE_SECRET,
+          apiUrl: e.SLACK_API_URL,
+        }
+      : undefined,
+    roleCacheSeconds: e.ROLE_CACHE_SECONDS,
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * The one HTTP server: Teams at /api/messages, Slack at /slack/events, health and readiness.
+ * Body limits, content types and errors are decided here, once: every failure is a JSON body
+ * `{ "error": { "code", "message" } }` with a 4xx/5xx status, never an HTML page or a crash.
+ */
+import restify, { type Request, type Response, type Server } from 'restify';
+import { AppError, asAppError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import type { Store } from './store/store.ts';
+
+/** Larger bodies are refused with 413: no Teams activity or Slack payload comes near it. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+export interface ServerOptions {
+  log: Logger;
+  store: Store;
+  /** Handles a validated Activity; absent when Teams is disabled. */
+  teams?: { process(req: Request, res: Response): Promise<void>; validate(body: unknown): string | undefined };
+  /** Slack's request listener (Bolt's HTTPReceiver); it needs the raw, unparsed body. */
+  slack?: (req: Request, res: Response) => void;
+  /** Extra readiness checks (name, check) beyond the store. */
+  readiness?: Array<{ name: string; check(): Promise<void> }>;
+  rateLimitPerMinute: number;
+}
+
+function sendError(res: Response, error: AppError): void {
+  if (res.headersSent) return;
+  res.status(error.httpStatus);
+  res.json({ error: { code: error.code, message: error.message } });
+}
+
+export function createServer(options: ServerOptions): Server {
+  const { log } = options;
+  const server = restify.createServer({ name: 'esafety-bot', handleUncaughtExceptions: false, ignoreTrailingSlash: true });
+
+  // restify's own errors (404, 405, body parser failures) come back in our shape too.
+  server.on('restifyError', (req: Request, res: Response, err: Error & { statusCode?: number; body?: { code?: string } }, callback: () => void) => {
+    const status = err.statusCode ?? 500;
+    const code = status === 413 ? 'payload_too_large' : status === 404 ? 'not_found' : status === 415 ? 'unsupported_media_type' : status < 500 ? 'bad_request' : 'internal';
+    const message = status === 400 && /json/i.test(err.message) ? `The body is not valid JSON: ${err.message}` : status >= 500 ? 'Internal error' : err.message;
+    (err as { toJSON?: () => unknown }).toJSON = () => ({ error: { code, message } });
+    if (status >= 500) log.error({ status, name: err.name }, 'request failed');
+    callback();
+  });
+
+  if (options.rateLimitPerMinute > 0) {
+    const perSecond = Math.max(1, Math.ceil(options.rateLimitPerMinute / 60));
+    server.use(restify.plugins.throttle({ burst: perSecond * 5, rate: perSecond, ip: true }));
+  }
+
+  server.get('/healthz', (_req, res, next) => {
+    res.json({ status: 'ok' });
+    next();
+  });
+
+  server.get('/readyz', async (_req: Request, res: Response) => {
+    const failures: string[] = [];
+    try {
+      await options.store.ping();
+    } catch (error) {
+      failures.push(`store: ${asAppError(error).message}`);
+    }
+    for (const check of options.readiness ?? []) {
+      try {
+        await check.check();
+      } catch (error) {
+        failures.push(`${check.name}: ${asAppError(error).message}`);
+      }
+    }
+    res.status(failures.length ? 503 : 200);
+    res.json(failures.length ? { status: 'unavailable', failures } : { status: 'ready' });
+  });
+
+  const requireJson = (req: Request, res: Response, next: (err?: unknown) => void) => {
+    const type = (req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json') {
+      sendError(res, new AppError('unsupported_media_type', `Content-Type must be application/json (got "${type || 'none'}")`));
+      return next(false);
+    }
+    const length = Number(req.header('content-length') ?? '0');
+    if (length > MAX_BODY_BYTES) {
+      sendError(res, new AppError('payload_too_large', `Body is larger than ${MAX_BODY_BYTES} bytes`));
+      return next(false);
+    }
+    next();
+  };
+
+  if (options.teams) {
+    const teams = options.teams;
+    server.post(
+      '/api/messages',
+      requireJson,
+      restify.plugins.bodyParser({ maxBodySize: MAX_BODY_BYTES, mapParams: false, rejectUnknown: true }),
+      async (req: Request, res: Response) => {
+        const problem = teams.validate(req.body);
+        if (problem) return sendError(res, new AppError('bad_request', problem));
+        await teams.process(req, res);
+      },
+    );
+  }
+
+  if (options.slack) {
+    const listener = options.slack;
+    server.post('/slack/events', (req: Request, res: Response) => {
+      const length = Number(req.header('content-length') ?? '0');
+      if (length > MAX_BODY_BYTES) return sendError(res, new AppError('payload_too_large', `Body is larger than ${MAX_BODY_BYTES} bytes`));
+      listener(req, res);
+    });
+  }
+
+  server.pre((_req, res, next) => {
+    res.setHeader('x-content-type-options', 'nosniff');
+    next();
+  });
+  return server;
+}

@@ -1,0 +1,18 @@
+/**
+ * Chooses the store from settings. In production without COSMOS_KEY, Cosmos DB is reached with the
+ * App Service's managed identity (@azure/identity), constructed only then, never in tests.
+ */
+import type { Settings } from '../config.ts';
+import { createCosmosStore } from './cosmos/cosmos-store.ts';
+import { createSqliteStore } from './sqlite/sqlite-store.ts';
+import type { Store } from './store.ts';
+
+export async function createStore(settings: Settings): Promise<Store> {
+  const config = settings.store;
+  if (config.kind === 'sqlite') return createSqliteStore({ file: config.file });
+  if (config.key) return createCosmosStore({ endpoint: config.endpoint, key: config.key, database: config.database, container: config.container });
+  const { DefaultAzureCredential } = await import('@azure/identity');
+  return createCosmosStore({ endpoint: config.endpoint, database: config.database, container: config.container, credential: new DefaultAzureCredential() });
+}
+
+export type { Store } from './store.ts';

@@ -1,0 +1,53 @@
+/** Starts the real app (restify, CloudAdapter, store) on a loopback port with a temporary data folder. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadSettings, type Settings } from '../../src/config.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { createApp, type App } from '../../src/main.ts';
+import type { Store } from '../../src/store/store.ts';
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface RunningApp {
+  app: App;
+  url: string;
+  settings: Settings;
+  dataDir: string;
+  post(pathname: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+export async function startApp(env: Record<string, string> = {}, options: { store?: Store } = {}): Promise<RunningApp> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'esafety-app-'));
+  const settings = loadSettings({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATA_DIR: dataDir,
+    POLICIES_DIR: path.join(repoRoot, 'policies'),
+    RATE_LIMIT_PER_MINUTE: '0',
+    ...env,
+  });
+  const app = await createApp(settings, silentLogger(), options);
+  const port = await app.listen();
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    app,
+    url,
+    settings,
+    dataDir,
+    post: (pathname, body, headers = {}) =>
+      fetch(`${url}${pathname}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      }),
+    stop: async () => {
+      await app.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
