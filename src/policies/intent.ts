@@ -33,12 +33,22 @@ const incidentCues: Cue[] = [
   { pattern: /\b(one of my|my|this|that|a|one of our|two of my|some of my|a few of my|several) (pupil|student|kid|child|boy|girl|learner|tutee|year \d+|yr ?\d+|y\d+|class|form|group|tutor group|colleague|teacher|member of staff|parent|mum|dad|sixth former|lad|lass)s?\b[^?]*\b(has|have|is|are|was|were|keeps|told|said|showed|sent|posted|shared|got|gets|been|came|seems|admitted|disclosed)\b/, weight: 2 },
   { pattern: /\b(someone|somebody|a man|an adult|a stranger|an older|a person)\b[^?]*\b(has been|keeps|kept|is|was|sent|asked|asking|messaging|contacting|posted)\b/, weight: 1.5 },
   { pattern: /\b(alert|flagged|flag|popped up|came up|triggered|blocked site)\b/, weight: 1 },
-  { pattern: /\bthere('s| is| are|'re| was| were| has been) (a|an|some|this|these|loads of|nude|naked|rumou?rs?|videos?|photos?|pictures?|pics?|screenshots?|messages?|posts?|fight|group chat)\b/, weight: 1.5 },
+  { pattern: /\bthere('s|s| is| are|'re| was| were| has been) (a|an|some|this|these|loads of|nude|naked|rumou?rs?|videos?|photos?|pictures?|pics?|screenshots?|messages?|posts?|fight|group chat)\b/, weight: 1.5 },
+  { pattern: /\bi('ve| have)? (just |accidentally |mistakenly |think i )?[a-z]{3,}ed\b/, weight: 2 },
   { pattern: /\b(want|need|have|like|would like|wish|going) to (report|log|raise|flag|record) (a|an|this|something|that|my|the)\b|\breport(ing)? (an|a) (incident|concern|disclosure)\b|^report\b|\breport an incident\b/, weight: 4 },
   { pattern: /\bwhat (do|should) i do (now|next)\b|\bwhat now\b|\bhelp( me)?!|\burgent\b|\basap\b/, weight: 1.5 },
+  // Chat drops the subject: "found a usb stick...", "sent the email to...", "think ive been phished".
+  { pattern: /^(just |accidentally |literally )?(found|caught|sent|lost|left|clicked|saw|seen|noticed|spotted|overheard|received|got|had|think|pretty sure|been|dropped|opened|forwarded|shared|walked in)\b/, weight: 3 },
+  // Someone said or did something: reported speech and past-tense events with a person as subject.
+  { pattern: /\b(says|said|saying|claims|claimed|reckons|mentioned|admits|admitted|reports|reported|disclosed|alleges|alleged)\b/, weight: 1.5 },
+  { pattern: /\b(pupils?|students?|kids?|child|children|boys?|girls?|lads?|learners?|parents?|mum|dad|teachers?|tas?|colleagues?|supply|cover|head|filter|someone|somebody|he|she|they|y\d+s?|yr ?\d+s?|year ?\d+s?)\b[^?.!]{0,40}\b(has|have|had|is|are|was|were)? ?(been )?([a-z]+ed|sent|let|made|took|taken|got|gone|found|caught|shown|showed|told|gave|given|put|wrote|written|broke|broken|hit|stole|saw|seen|left|lost|slagging|posting|sharing|texting|messaging|following|talking|using|going|filming|recording|watching|crying|in tears)\b/, weight: 1.5 },
+  { pattern: /\b(in tears|crying|upset|distressed|scared|frightened|self[- ]harm|suicid|hurt|hurts|hit|abuse|abused|blackmail|blackmailed|sextort|threaten|threatened|groom|groomed)\b/, weight: 1 },
 ];
 
 const questionCues: Cue[] = [
+  // A hypothetical opener outweighs everything that follows it.
+  { pattern: /^(if|hypothetically|what if|suppose|supposing|say|in case|theoretically|in theory|would|should|what would|what (should|would|do|does|must) happen|what (do|should|would|must) (i|we|staff|teachers) (do|say|log|write|tell|record))\b/, weight: 4 },
+  { pattern: /\bwould (i|we|you|staff)\b|\bwhat should i (say|write|log|record|do)\b|\bam i (ever )?(allowed|supposed|meant|ok|okay)\b|\bare we (ever )?(allowed|supposed|meant)\b/, weight: 2 },
   { pattern: /^(can|could|may|are|is|do|does|should|am|what|whats|what's|who|whom|when|where|how|which|why|any|will|would|must|has|have|was|were|if|in case|suppose|is it)\b/, weight: 1.5 },
   { pattern: /\bwhat (do|should|would|must) (i|we|staff|teachers|you|a teacher) do (if|when|about)\b|\bwhat (happens|should happen|is the procedure|is the process) (if|when)\b/, weight: 3.5 },
   { pattern: /\b(if|when|whenever|in case|suppose|supposing|hypothetically|say) (a|an|one of|my|someone|somebody|pupils?|students?|kids?|children|a child|staff|i|we|you|they|he|she|there)\b/, weight: 2 },

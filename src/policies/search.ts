@@ -66,7 +66,14 @@ export function confidenceFrom(features: Features, model = confidenceModel): num
   return 1 / (1 + Math.exp(-z));
 }
 
-const fieldBoost = { heading: 2.5, context: 1.0, body: 1.0 };
+/** Ranking parameters, chosen by a grid search over two independently written packs (scripts/kb-diagnose.ts). */
+export const rankingTuning = {
+  boost: { heading: 2.5, context: 1.0, body: 1.0 },
+  fuzzyWeight: 0.45,
+  prefixWeight: 0.3,
+  bm25: { k: 1.2, b: 0.7, d: 0.5 },
+};
+export type RankingTuning = typeof rankingTuning;
 
 export class PolicyIndex {
   readonly sections: ReadonlyMap<string, IndexedSection>;
@@ -76,7 +83,10 @@ export class PolicyIndex {
   readonly #sectionTerms = new Map<string, Set<string>>();
   readonly #count: number;
 
-  constructor(sections: IndexedSection[]) {
+  readonly #tuning: RankingTuning;
+
+  constructor(sections: IndexedSection[], tuning: RankingTuning = rankingTuning) {
+    this.#tuning = tuning;
     this.sections = new Map(sections.map((section) => [section.id, section]));
     this.#count = sections.length;
     this.#search = new MiniSearch({
@@ -135,10 +145,11 @@ export class PolicyIndex {
     const queryTerms = [...new Set(terms(question))];
     if (queryTerms.length === 0 || this.#count === 0) return undefined;
     const results = this.#search.search(question, {
-      boost: fieldBoost,
+      boost: this.#tuning.boost,
+      bm25: this.#tuning.bm25,
       fuzzy: (term) => (term.length >= 5 ? 0.2 : false),
       prefix: (term) => term.length >= 4,
-      weights: { fuzzy: 0.45, prefix: 0.3 },
+      weights: { fuzzy: this.#tuning.fuzzyWeight, prefix: this.#tuning.prefixWeight },
       boostDocument: options.preferProcedure ? (id) => (this.sections.get(id as string)?.procedure ? 1.6 : 1) : undefined,
     });
     return results.length > 0 ? { queryTerms, results } : undefined;
