@@ -17,7 +17,7 @@ const pairs = args.filter((a) => !a.startsWith('--'));
 
 type Row = { x: number[]; y: number; answerable: boolean; correctRank: boolean; text: string; got?: string; want: string[] };
 const rows: Row[] = [];
-const featureNames = ['coverage', 'headingCoverage', 'margin', 'unknownShare'] as const;
+const featureNames = ['coverage', 'headingCoverage', 'margin', 'unknownShare', 'matched'] as const;
 
 for (let i = 0; i < pairs.length; i += 2) {
   const loaded = await loadPolicyDirectory(pairs[i]!);
@@ -38,7 +38,7 @@ for (let i = 0; i < pairs.length; i += 2) {
       if (show && !correct) console.log(`MISS ${q.id} got ${top} want ${q.expect.join('|')}: ${q.question}`);
     }
     rows.push({
-      x: features ? featureNames.map((n) => features[n]) : [0, 0, 0, 1],
+      x: features ? featureNames.map((n) => features[n]) : [0, 0, 0, 1, 0],
       y: correct ? 1 : 0,
       answerable: q.expect.length > 0,
       correctRank: correct,
@@ -72,11 +72,11 @@ console.log('current model', JSON.stringify(evaluate(confidenceModel, 0.5)));
 
 if (fit) {
   // Plain logistic regression by gradient descent with a little L2; y = "answering would be right".
-  const w = [0, 0, 0, 0];
+  const w = featureNames.map(() => 0);
   let b = 0;
   const lr = 0.5;
   for (let epoch = 0; epoch < 5000; epoch++) {
-    const gw = [0, 0, 0, 0];
+    const gw = featureNames.map(() => 0);
     let gb = 0;
     for (const r of rows) {
       const z = b + r.x.reduce((s, v, i) => s + v * w[i]!, 0);
@@ -88,7 +88,7 @@ if (fit) {
     b -= (lr * gb) / rows.length;
     w.forEach((_, i) => (w[i]! -= lr * (gw[i]! / rows.length + 0.001 * w[i]!)));
   }
-  const model = { bias: b, coverage: w[0]!, headingCoverage: w[1]!, margin: w[2]!, unknownShare: w[3]! };
+  const model = { bias: b, ...Object.fromEntries(featureNames.map((n, i) => [n, w[i]!])) } as typeof confidenceModel;
   console.log('fitted', JSON.stringify(Object.fromEntries(Object.entries(model).map(([k, v]) => [k, Math.round(v * 100) / 100]))));
   for (const t of [0.3, 0.4, 0.5, 0.6, 0.7]) console.log(`  threshold ${t}`, JSON.stringify(evaluate(model, t)));
 }

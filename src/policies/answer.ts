@@ -16,7 +16,10 @@ export interface AnswerDecision {
 export function decideAnswer(index: PolicyIndex, message: string, threshold = DEFAULT_THRESHOLD): AnswerDecision {
   const { intent } = classifyIntent(message);
   if (intent === 'incident') {
+    // The guidance shown first: the section that confidently matches this report (a lost device,
+    // a phishing email) if there is one, otherwise the best-matching incident procedure section.
     const hit = index.search(message, { preferProcedure: true });
+    if (hit && hit.confidence >= threshold) return { intent, abstained: false, hit, confidence: hit.confidence };
     const procedureHit = hit?.section.procedure ? hit : firstProcedureHit(index, hit);
     if (procedureHit) return { intent, abstained: false, hit: procedureHit, confidence: procedureHit.confidence };
     return { intent, abstained: true, hit, confidence: hit?.confidence ?? 0 };

@@ -29,7 +29,7 @@ const incidentCues: Cue[] = [
   { pattern: /\b(stolen|nicked|hacked|compromised|missing|leaked|gone missing|been taken|got taken)\b/, weight: 1.5 },
   { pattern: /\b(my|our) (school )?(laptop|phone|mobile|account|email|usb|memory stick|ipad|tablet|device|password|bag|car|login|chromebook)\b/, weight: 1.5 },
   { pattern: /\b(lost|left|dropped) (my|our|a school|the school)\b/, weight: 2.5 },
-  { pattern: /\b(just|today|this morning|this afternoon|this lunchtime|at lunch|at break|yesterday|last night|last week|earlier|right now|currently|at the moment|in my (lesson|class|form)|during (period|lesson|registration|break|lunch|class)|on the bus|this week|tonight|over the weekend)\b/, weight: 1.5 },
+  { pattern: /\b(just|today|this morning|this afternoon|this lunchtime|yesterday|last night|last week|earlier|right now|currently|at the moment|in my (lesson|class|form)|during (period|lesson|registration|break|lunch|class)|on the bus|this week|tonight|over the weekend)\b/, weight: 1.5 },
   { pattern: /\b(one of my|my|this|that|a|one of our|two of my|some of my|a few of my|several) (pupil|student|kid|child|boy|girl|learner|tutee|year \d+|yr ?\d+|y\d+|class|form|group|tutor group|colleague|teacher|member of staff|parent|mum|dad|sixth former|lad|lass)s?\b[^?]*\b(has|have|is|are|was|were|keeps|told|said|showed|sent|posted|shared|got|gets|been|came|seems|admitted|disclosed)\b/, weight: 2 },
   { pattern: /\b(someone|somebody|a man|an adult|a stranger|an older|a person)\b[^?]*\b(has been|keeps|kept|is|was|sent|asked|asking|messaging|contacting|posted)\b/, weight: 1.5 },
   { pattern: /\b(alert|flagged|flag|popped up|came up|triggered|blocked site)\b/, weight: 1 },
@@ -49,7 +49,7 @@ const questionCues: Cue[] = [
   // A hypothetical opener outweighs everything that follows it.
   { pattern: /^(if|hypothetically|what if|suppose|supposing|say|in case|theoretically|in theory|would|should|what would|what (should|would|do|does|must) happen|what (do|should|would|must) (i|we|staff|teachers) (do|say|log|write|tell|record))\b/, weight: 4 },
   { pattern: /\bwould (i|we|you|staff)\b|\bwhat should i (say|write|log|record|do)\b|\bam i (ever )?(allowed|supposed|meant|ok|okay)\b|\bare we (ever )?(allowed|supposed|meant)\b/, weight: 2 },
-  { pattern: /^(can|could|may|are|is|do|does|should|am|what|whats|what's|who|whom|when|where|how|which|why|any|will|would|must|has|have|was|were|if|in case|suppose|is it)\b/, weight: 1.5 },
+  { pattern: /^(can|could|may|are|is|do|does|should|am|what|whats|what's|who|whom|when|where|how|which|why|any|will|would|must|has|have|was|were|if|in case|suppose|is it)\b/, weight: 2.5 },
   { pattern: /\bwhat (do|should|would|must) (i|we|staff|teachers|you|a teacher) do (if|when|about)\b|\bwhat (happens|should happen|is the procedure|is the process) (if|when)\b/, weight: 3.5 },
   { pattern: /\b(if|when|whenever|in case|suppose|supposing|hypothetically|say) (a|an|one of|my|someone|somebody|pupils?|students?|kids?|children|a child|staff|i|we|you|they|he|she|there)\b/, weight: 2 },
   { pattern: /\bwho (do|should|would|can) (i|we|you|staff) (tell|report|contact|go to|speak to|talk to|inform|escalate)\b|\bhow (do|should|would|can) (i|we|you|staff) (report|log|raise|flag|record|escalate)\b|\bwhere (do|should|can) (i|we) (report|log|record)\b/, weight: 3 },

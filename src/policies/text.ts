@@ -118,3 +118,59 @@ export function terms(input: string): string[] {
   }
   return out;
 }
+
+/**
+ * How staff say it versus how policies say it: school acronyms and everyday phrasing, each with the
+ * policy vocabulary it stands for. Added to a question (never to the index) at a lower weight, so
+ * the words the teacher actually typed still count most.
+ */
+const queryExpansions: Array<[RegExp, string]> = [
+  [/\bdpo\b/, 'data protection officer'],
+  [/\bsars?\b|\bsubject access\b/, 'subject access request'],
+  [/\blado\b/, 'local authority designated officer allegation'],
+  [/\bcp\b|\bchild protection\b/, 'child protection safeguarding records'],
+  [/\behcps?\b|\bsend\b|\bsen\b|\biep\b/, 'special educational needs personal data sensitive'],
+  [/\bslt\b|\bsenior leaders?\b|\bleadership\b/, 'senior leadership team'],
+  [/\bin trouble\b|\bsacked\b|\bfired\b|\bdisciplin|\bget done\b|\bbreach(ed)? the\b/, 'disciplinary breach sanction misconduct'],
+  [/\bsell|\bselling\b|\bmoney\b|\bpaid\b|\bside hustle\b|\bearn/, 'commercial income business'],
+  [/\bsnow days?\b|\bclosures?\b|\bclosed\b|\blockdown\b|\bisolat/, 'closure remote learning'],
+  [/\bregisters?\b|\btake the register\b|\babsent\b|\bturn up\b|\bdon'?t show\b/, 'attendance register engagement'],
+  [/\bbedroom\b|\bkitchen\b|\bfrom home\b|\bat home\b/, 'background location home'],
+  [/\bworksheets?\b|\blesson plans?\b|\bplanning\b|\bquiz(zes)?\b|\bslides?\b/, 'resources planning lesson'],
+  [/\bofsted\b|\binspect/, 'inspection'],
+  [/\bcafe\b|\bcoffee shop\b|\bcosta\b|\bstarbucks\b|\bpublic wi-?fi\b|\bhotspot\b|\btrain\b/, 'public wifi network'],
+  [/\bhotmail\b|\bgmail\b|\byahoo\b|\bpersonal e-?mail\b|\bhome e-?mail\b/, 'personal email account'],
+  [/\bgoogle drive\b|\bdropbox\b|\bicloud\b|\bonedrive\b|\bpersonal drive\b/, 'cloud storage file sharing personal account'],
+  [/\bauthenticator\b|\bverification code\b/, 'multi-factor authentication'],
+  [/\bfake (account|profile|page)\b|\bimpersonat|\bparody\b|\bour logo\b/, 'official account impersonation'],
+  [/\bstress|\bsick\b|\boff ill\b|\bburn ?out\b|\bevenings?\b|\bweekends?\b|\bout of hours\b|\blate at night\b/, 'wellbeing working hours'],
+  [/\banonymous(ly)?\b/, 'report anonymously tell trusted adult'],
+  [/\bprivate\b|\bprivacy\b|\bpublic profile\b/, 'privacy settings personal account'],
+  [/\bold (students|pupils|kids)\b|\bex[- ]?(students|pupils)\b|\bformer (students|pupils)\b|\balumni\b|\bleavers?\b/, 'former pupils left school'],
+  [/\bsupply\b|\bvolunteers?\b|\bgovernors?\b|\bcontractors?\b|\bvisitors?\b|\btrainees?\b|\bstudent teachers?\b/, 'scope applies visitors volunteers'],
+  [/\bfriends? (with|on)\b|\bfollow(ing|s)? (me|them|pupils|students)\b|\badd(ed)? (me|them)\b|\bfriend requests?\b/, 'friend request follow connection'],
+  [/\bwho pays\b|\bliable\b|\bliability\b|\binsurance\b|\bdamaged?\b|\bbroken\b|\bcompensat/, 'liability damage loss insurance'],
+  [/\bin charge\b|\bresponsible\b|\bwho (is|does|runs)\b/, 'responsibilities role lead'],
+  [/\bsigns? off\b|\bapprove[ds]?\b|\bsign[- ]?off\b/, 'approve review governors'],
+  [/\bandrew tate\b|\bincel|\bextrem|\bradical|\bprevent\b|\bterror|\bfar[- ]right\b|\bracist\b/, 'radicalisation extremist prevent'],
+  [/\bdodgy\b|\binappropriate (site|website|content)\b|\bporn|\badult (site|content)\b|\bgambling\b|\bbetting\b/, 'inappropriate content filtering blocked'],
+  [/\bexams?\b|\bassessments?\b|\btests?\b|\bmocks?\b/, 'examination assessment'],
+  [/\btrips?\b|\bresidentials?\b|\bvisits?\b|\bday out\b/, 'trips residential visits'],
+  [/\bwhats ?app\b|\bgroup chats?\b|\bsignal\b|\btelegram\b/, 'messaging apps group chat'],
+  [/\bscreenshots?\b|\bevidence\b/, 'evidence record capture'],
+  [/\bpassword manager\b|\bremember (my|all) passwords?\b/, 'password manager'],
+  [/\bhow long\b|\bdeadline\b|\bwithin\b|\btime ?limit\b/, 'days hours within'],
+  [/\bmarking\b|\bfeedback\b|\breports? (for|to) parents\b|\bwrite reports\b/, 'marking feedback reports'],
+  [/\bcopy(ing)?\b|\bcheat|\bplagiar|\bwrote it with\b|\bown work\b/, 'academic honesty own work'],
+  [/\bconsent\b|\bpermission\b|\bopt[- ]?out\b|\bopted out\b/, 'consent permission'],
+  [/\bfilm(ing|ed)?\b|\bvideo(ing|ed)?\b|\brecord(ing|ed)?\b/, 'recording video filming'],
+  [/\bwatch(es)?\b|\bapple watch\b|\bfitbit\b/, 'smart watches wearables'],
+  [/\bheadphones?\b|\bearbuds?\b|\bairpods?\b/, 'headphones personal devices'],
+  [/\bcharg(e|ing)\b|\bplug\b/, 'charging personal devices'],
+];
+
+/** Policy words a question implies but does not say, to be searched at a lower weight. */
+export function expandQuery(question: string): string {
+  const lower = ` ${question.toLowerCase().replace(/[\u2018\u2019]/g, "'")} `;
+  return queryExpansions.filter(([pattern]) => pattern.test(lower)).map(([, words]) => words).join(' ');
+}
