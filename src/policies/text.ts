@@ -33,6 +33,7 @@ const phrases: Array<[RegExp, string]> = [
   [/\bvideo calls?\b|\blive lessons?\b|\blive streams?\b|\bvideo lessons?\b/g, ' livelesson '],
   [/\bone[- ]to[- ]one\b|\b1[- :]to[- :]1\b|\b1:1\b|\b121\b/g, ' onetoone '],
   [/\bcyber[- ]?bullying\b|\bonline bullying\b/g, ' cyberbully '],
+  [/\bin (my |the |your |a )?(class|classes|lessons?|classroom)\b|\bduring (class|lessons?)\b/g, ' lesson '],
   [/\bdon'?t\b/g, ' not '],
   [/\bcan'?t\b|\bcannot\b/g, ' not '],
 ];
@@ -167,6 +168,8 @@ const queryExpansions: Array<[RegExp, string]> = [
   [/\bwatch(es)?\b|\bapple watch\b|\bfitbit\b/, 'smart watches wearables'],
   [/\bheadphones?\b|\bearbuds?\b|\bairpods?\b/, 'headphones personal devices'],
   [/\bcharg(e|ing)\b|\bplug\b/, 'charging personal devices'],
+  [/\blength\b|\bhow long\b[^?]*\b(password|pw|passcode)s?\b|\bcharacters?\b|\bstrong\b/, 'characters minimum length strong'],
+  [/\bin (my |the |a )?(class|lessons?)\b|\bduring (class|lessons?)\b/, 'lessons school day'],
 ];
 
 /** Policy words a question implies but does not say, to be searched at a lower weight. */

@@ -91,6 +91,8 @@ export async function runTerminalChat(options: TerminalChatOptions): Promise<voi
       await show({ ...base(), submission: { ...values, ...choice.data } });
     } else if (choice?.type === 'openUrl') {
       write(`Open ${choice.url} in your browser.`);
+    } else if (/^\d+$/.test(trimmed) && actions.length > 0) {
+      write(`There is no option ${trimmed}: choose 1 to ${actions.length}, or type a question.`);
     } else if (trimmed) {
       await show({ ...base(), text: trimmed });
     }
