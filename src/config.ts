@@ -116,7 +116,10 @@ export function loadDotEnv(file = '.env', env: NodeJS.ProcessEnv = process.env):
 
 /** Validates the environment; throws AppError('config_invalid') listing one line per bad setting. */
 export function loadSettings(env: Record<string, string | undefined> = process.env): Settings {
-  const parsed = environmentSchema.safeParse(env);
+  // An empty value (`PORT=` in a .env file) means unset, for every variable: without this, PORT=
+  // would coerce to 0 (a random port) and STORE= would be refused as an unknown store.
+  const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
+  const parsed = environmentSchema.safeParse(given);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`);
     throw new AppError('config_invalid', lines.join('\n'));

@@ -2,8 +2,6 @@
  * The composition root: settings → store → services → bot → channels → HTTP server. Nothing else
  * wires; tests call createApp with their own settings and loopback fakes.
  */
-import { createSlackChannel } from './adapters/slack/slack-channel.ts';
-import { activitySchema, createTeamsChannel, messageActivitySchema } from './adapters/teams/teams-adapter.ts';
 import { createBot } from './bot/create-bot.ts';
 import { Directory } from './bot/directory.ts';
 import { Notifier } from './bot/notifier.ts';
@@ -13,7 +11,7 @@ import { PolicyLibrary } from './policies/library.ts';
 import { loadPolicyDirectory } from './policies/load.ts';
 import { createStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
-import { createServer } from './server.ts';
+import type { createServer } from './server.ts';
 
 export interface App {
   settings: Settings;
@@ -69,6 +67,13 @@ export async function prepareDefaultSchool(core: CoreParts, log: Logger): Promis
 }
 
 export async function createApp(settings: Settings, log: Logger, options: { store?: Store } = {}): Promise<App> {
+  // The HTTP stack (restify, botbuilder, Bolt) is loaded here, not at the top: the command-line tools
+  // that only need the core (schools, roles, policies, chat) then start in well under a second.
+  const [{ createServer }, { activitySchema, createTeamsChannel, messageActivitySchema }, { createSlackChannel }] = await Promise.all([
+    import('./server.ts'),
+    import('./adapters/teams/teams-adapter.ts'),
+    import('./adapters/slack/slack-channel.ts'),
+  ]);
   const core = await createCore(settings, log, options);
   await prepareDefaultSchool(core, log);
   const { bot, store, notifier } = core;

@@ -101,12 +101,34 @@ export function createServer(options: ServerOptions): Server {
 
   if (options.slack) {
     const listener = options.slack;
-    server.post('/slack/events', (req: Request, res: Response) => {
+    // An async handler (restify refuses a two-argument handler that is not async) that settles once
+    // Bolt has finished the response, so restify's request lifecycle matches the real one.
+    server.post('/slack/events', async (req: Request, res: Response) => {
       const length = Number(req.header('content-length') ?? '0');
       if (length > MAX_BODY_BYTES) return sendError(res, new AppError('payload_too_large', `Body is larger than ${MAX_BODY_BYTES} bytes`));
-      listener(req, res);
+      await new Promise<void>((resolve) => {
+        res.once('close', resolve);
+        listener(req, res);
+      });
     });
   }
+
+  // Bytes that are not valid HTTP never reach restify (for example a Content-Length smaller than the
+  // body, whose remainder then reads as a garbled next request). Node would answer a bare 400; answer
+  // in our JSON shape instead, then close the connection, since its framing can no longer be trusted.
+  server.server.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const body = JSON.stringify({
+      error: tooLarge
+        ? { code: 'payload_too_large', message: 'The request headers are too large' }
+        : { code: 'bad_request', message: 'Malformed HTTP request (for example a Content-Length that does not match the body)' },
+    });
+    socket.end(`HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
 
   server.pre((_req, res, next) => {
     res.setHeader('x-content-type-options', 'nosniff');

@@ -3,6 +3,7 @@
  * loads the conversation state, routes, saves the state if a handler changed it, and turns any
  * error into a short apology carrying the turn's reference.
  */
+import { ZodError } from 'zod';
 import { asAppError, isAppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Store } from '../store/store.ts';
@@ -26,6 +27,15 @@ const stateKey = (school: string, inbound: Inbound) => ({
   id: `${inbound.platform}:${inbound.conversation.id}:${inbound.user.id}`,
 });
 
+/** The first few `at ...` lines of a stack: where it failed, without the (possibly multi-line) message. */
+export function stackFrames(error: Error, count = 6): string | undefined {
+  return error.stack
+    ?.split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .slice(0, count)
+    .join('\n');
+}
+
 export class Bot {
   constructor(private readonly options: BotOptions) {}
 
@@ -34,13 +44,25 @@ export class Bot {
     try {
       return await this.#turn(inbound, log);
     } catch (error) {
+      if (error instanceof ZodError) {
+        // A handler's schema refused the input (a button's or form's data from an old card, a hand-made
+        // request, a command argument): the user's input, not our failure. Log where it failed, never the values.
+        log.warn({ code: 'validation_failed', route: inbound.submission?.route, fields: error.issues.map((issue) => issue.path.join('.')) }, 'input refused');
+        return [
+          text(inbound.submission
+            ? "That button or form sent something I can't use; it may come from an old message. Please start again."
+            : "I couldn't use part of that message (something in it is too long or not in the form I expected). Please check it and try again."),
+        ];
+      }
       const appError = asAppError(error);
       if (appError.code === 'forbidden' || appError.code === 'validation_failed' || appError.code === 'not_found' || appError.code === 'precondition_failed') {
         log.info({ code: appError.code }, 'turn refused');
         return [text(appError.message)];
       }
-      // The cause may quote user input; log its code and stack frames only, never its message text.
-      log.error({ code: appError.code, stack: appError.stack?.split('\n').slice(1, 6).join('\n') }, 'turn failed');
+      // The message may quote user input: log the error's name and stack frames only (of the original
+      // error, not the wrapper), never its message text.
+      const origin = appError.cause instanceof Error ? appError.cause : appError;
+      log.error({ code: appError.code, name: origin.name, stack: stackFrames(origin) }, 'turn failed');
       return [text(`Sorry, something went wrong on our side and nothing was saved from that message. If it keeps happening, tell your IT team the reference ${inbound.correlationId}.`)];
     }
   }

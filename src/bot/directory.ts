@@ -63,6 +63,9 @@ class TtlCache<V> {
   }
 }
 
+const tenantTaken = (platform: 'teams' | 'slack', tenant: string, school: string) =>
+  new AppError('conflict', `${platform === 'teams' ? 'Teams tenant' : 'Slack workspace'} ${tenant} already belongs to school ${school}`);
+
 export class Directory {
   readonly #store: Store;
   readonly #schools: TtlCache<School | null>;
@@ -102,7 +105,8 @@ export class Directory {
 
   /** Registers a school, or updates its name and adds mappings when it exists. */
   async upsertSchool(input: { id: string; name: string; teamsTenant?: string; slackTeam?: string; timeZone?: string }): Promise<School> {
-    schoolIdSchema.parse(input.id);
+    const validId = schoolIdSchema.safeParse(input.id);
+    if (!validId.success) throw new AppError('validation_failed', `"${input.id}" is not a valid school id: ${validId.error.issues[0]!.message}`);
     for (let attempt = 0; ; attempt++) {
       const existing = await this.#store.get<School>(schoolKey(input.id));
       const school: School = existing
@@ -111,13 +115,23 @@ export class Directory {
       if (input.timeZone) school.timeZone = input.timeZone;
       if (input.teamsTenant && !school.teamsTenants.includes(input.teamsTenant)) school.teamsTenants.push(input.teamsTenant);
       if (input.slackTeam && !school.slackTeams.includes(input.slackTeam)) school.slackTeams.push(input.slackTeam);
-      for (const [platform, tenant] of [['teams', input.teamsTenant], ['slack', input.slackTeam]] as const) {
-        if (!tenant) continue;
+      // Check every mapping before writing any, so a refused registration leaves nothing behind.
+      const claims = ([['teams', input.teamsTenant], ['slack', input.slackTeam]] as const).filter((claim): claim is ['teams' | 'slack', string] => Boolean(claim[1]));
+      const missing: Array<['teams' | 'slack', string]> = [];
+      for (const [platform, tenant] of claims) {
         const mapping = await this.#store.get<TenantMapping>(tenantKey(platform, tenant));
-        if (mapping && mapping.data.school !== input.id) {
-          throw new AppError('conflict', `${platform === 'teams' ? 'Teams tenant' : 'Slack workspace'} ${tenant} already belongs to school ${mapping.data.school}`);
+        if (mapping && mapping.data.school !== input.id) throw tenantTaken(platform, tenant, mapping.data.school);
+        if (!mapping) missing.push([platform, tenant]);
+      }
+      for (const [platform, tenant] of missing) {
+        try {
+          // create, not upsert: of two registrations racing for one tenant, exactly one wins.
+          await this.#store.create<TenantMapping>(tenantKey(platform, tenant), { school: input.id });
+        } catch (error) {
+          if (!isAppError(error, 'conflict')) throw error;
+          const winner = await this.#store.get<TenantMapping>(tenantKey(platform, tenant));
+          if (winner && winner.data.school !== input.id) throw tenantTaken(platform, tenant, winner.data.school);
         }
-        if (!mapping) await this.#store.upsert<TenantMapping>(tenantKey(platform, tenant), { school: input.id });
         this.#tenants.delete(`${platform}:${tenant}`);
       }
       try {
@@ -147,22 +161,32 @@ export class Directory {
    * meeting, a new name, a new conversation reference), so a steady-state turn costs no write.
    */
   async noteUserSeen(school: string, seen: { id: string; platform: Platform; name?: string; reference?: unknown }): Promise<{ user: UserRecord; roles: Role[] }> {
-    const record = await this.getUser(school, seen.id);
-    const referenceChanged = seen.reference !== undefined && JSON.stringify(seen.reference) !== JSON.stringify(record?.data.reference);
-    const nameChanged = seen.name !== undefined && seen.name !== record?.data.name;
-    if (record && !referenceChanged && !nameChanged) return { user: record.data, roles: effectiveRoles(record.data.roles) };
-    const now = new Date().toISOString();
-    const user: UserRecord = {
-      id: seen.id,
-      platform: record?.data.platform ?? seen.platform,
-      name: seen.name ?? record?.data.name,
-      roles: record?.data.roles ?? [],
-      reference: seen.reference ?? record?.data.reference,
-      firstSeen: record?.data.firstSeen ?? now,
-      lastSeen: now,
-    };
-    const saved = await this.#saveUser(school, user, record);
-    return { user: saved.data, roles: effectiveRoles(saved.data.roles) };
+    let record = await this.getUser(school, seen.id);
+    for (let attempt = 0; ; attempt++) {
+      const referenceChanged = seen.reference !== undefined && JSON.stringify(seen.reference) !== JSON.stringify(record?.data.reference);
+      const nameChanged = seen.name !== undefined && seen.name !== record?.data.name;
+      if (record && !referenceChanged && !nameChanged) return { user: record.data, roles: effectiveRoles(record.data.roles) };
+      const now = new Date().toISOString();
+      const user: UserRecord = {
+        id: seen.id,
+        platform: record?.data.platform ?? seen.platform,
+        name: seen.name ?? record?.data.name,
+        roles: record?.data.roles ?? [],
+        reference: seen.reference ?? record?.data.reference,
+        firstSeen: record?.data.firstSeen ?? now,
+        lastSeen: now,
+      };
+      try {
+        const saved = await this.#saveUser(school, user, record);
+        return { user: saved.data, roles: effectiveRoles(saved.data.roles) };
+      } catch (error) {
+        // The cached record was stale (a role granted or revoked elsewhere, or two first messages at
+        // once): read the stored one and try again, rather than failing the user's turn.
+        if (attempt >= 3 || !(isAppError(error, 'precondition_failed') || isAppError(error, 'conflict') || isAppError(error, 'not_found'))) throw error;
+        this.#users.delete(`${school}\u0000${seen.id}`);
+        record = await this.#store.get<UserRecord>(userKey(school, seen.id));
+      }
+    }
   }
 
   async grantRole(school: string, userId: string, role: Role): Promise<Role[]> {

@@ -4,7 +4,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AppError, asAppError } from '../errors.ts';
+import { AppError, asAppError, isAppError } from '../errors.ts';
 import { parsePolicy, type PolicyDocument } from './markdown.ts';
 import type { IndexedSection } from './search.ts';
 
@@ -36,14 +36,17 @@ export async function loadPolicyDirectory(dir: string): Promise<LoadResult> {
       result.documents.push(document);
       result.warnings.push(...document.warnings);
     } catch (error) {
-      result.errors.push(asAppError(error).message);
+      // Parse failures name file and line already; a read failure (a folder named x.md, no
+      // permission) is named here the same way, without the server's full path.
+      result.errors.push(isAppError(error) ? error.message : `${name}:1: cannot be read (${(error as NodeJS.ErrnoException).code ?? asAppError(error).message})`);
     }
   }
   return result;
 }
 
 const procedureDocument = /\b(incident|incidents|responding|response|reporting|safeguarding|concerns?|disclosures?|procedure)\b/i;
-const procedureHeading = /\b(report|reporting|incident|disclos|concern|what to do|immediate|respond|responding|emergency|escalat)/i;
+// Words of a procedure heading; "reports" alone is left out (school reports to parents are no procedure).
+const procedureHeading = /\b(reporting|report (an?|it|a concern)|incidents?|disclos|concerns?|what to do|immediate|respond|responding|emergency|escalat)/i;
 
 /** Sections as the search index wants them, marking those that tell staff what to do in an incident. */
 export function sectionsForIndex(documents: PolicyDocument[]): IndexedSection[] {

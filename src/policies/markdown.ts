@@ -4,7 +4,7 @@
  * checked: `<file name without .md>#<heading slug>`.
  */
 import { createHash } from 'node:crypto';
-import { parse as parseYaml } from 'yaml';
+import { isScalar, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { AppError } from '../errors.ts';
 
@@ -65,19 +65,45 @@ const frontMatterSchema = z
 
 const audiences = ['staff', 'pupils', 'parents'] as const;
 
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/**
+ * A review date as YYYY-MM-DD, the calendar day the writer meant whatever the server's time zone:
+ * ISO dates are taken as written, d/m/yyyy is read day first (UK schools), and anything else
+ * ("1 September 2026") by its local calendar day, never shifted by a UTC conversion.
+ */
+function calendarDate(value: string | Date): string | undefined {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString().slice(0, 10);
+  const raw = value.trim();
+  const iso = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:$|[T ])/.exec(raw);
+  const dayFirst = /^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$/.exec(raw);
+  if (iso || dayFirst) {
+    const [year, month, day] = iso ? [Number(iso[1]), Number(iso[2]), Number(iso[3])] : [Number(dayFirst![3]), Number(dayFirst![2]), Number(dayFirst![1])];
+    const date = new Date(Date.UTC(year, month - 1, day));
+    if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) return undefined;
+    return `${year}-${pad(month)}-${pad(day)}`;
+  }
+  const date = new Date(raw);
+  if (Number.isNaN(date.getTime())) return undefined;
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
 function parseFrontMatter(raw: string, file: string): { meta: PolicyMeta; bodyStart: number; body: string; warnings: string[] } {
   const warnings: string[] = [];
   const lines = raw.split('\n');
   if (lines[0]?.trim() !== '---') return { meta: { audience: ['staff'] }, bodyStart: 0, body: raw, warnings };
   const end = lines.findIndex((line, index) => index > 0 && line.trim() === '---');
   if (end < 0) throw new AppError('policy_parse_failed', `${file}:1: front matter starts with --- but never ends`);
-  let data: unknown;
-  try {
-    data = parseYaml(lines.slice(1, end).join('\n')) ?? {};
-  } catch (error) {
-    const line = (error as { linePos?: Array<{ line: number }> }).linePos?.[0]?.line;
-    throw new AppError('policy_parse_failed', `${file}:${(line ?? 0) + 1}: front matter is not valid YAML (${(error as Error).message.split('\n')[0]})`);
+  const document = parseDocument(lines.slice(1, end).join('\n'));
+  const yamlError = document.errors[0];
+  if (yamlError) {
+    const line = yamlError.linePos?.[0]?.line;
+    throw new AppError('policy_parse_failed', `${file}:${(line ?? 0) + 1}: front matter is not valid YAML (${yamlError.message.split('\n')[0]})`);
   }
+  const data = (document.toJS() as Record<string, unknown> | null) ?? {};
+  // A version written as a number keeps its digits as written: 2026.10 is not 2026.1, 1.0 is not 1.
+  const versionNode = data && typeof data === 'object' ? document.get('version', true) : undefined;
+  if (isScalar(versionNode) && typeof versionNode.value === 'number' && versionNode.source) data.version = versionNode.source;
   const parsed = frontMatterSchema.safeParse(data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -91,9 +117,8 @@ function parseFrontMatter(raw: string, file: string): { meta: PolicyMeta; bodySt
   if (audience.length < audienceList.length) warnings.push(`${file}: unknown audience ignored (use staff, pupils or parents)`);
   let review: string | undefined;
   if (fm.review !== undefined) {
-    const date = fm.review instanceof Date ? fm.review : new Date(String(fm.review));
-    if (Number.isNaN(date.getTime())) warnings.push(`${file}: review date "${String(fm.review)}" is not a date; ignored`);
-    else review = date.toISOString().slice(0, 10);
+    review = calendarDate(fm.review);
+    if (review === undefined) warnings.push(`${file}: review date "${String(fm.review)}" is not a date; ignored`);
   }
   return {
     meta: { owner: fm.owner, review, audience: audience.length ? audience : ['staff'], version: fm.version === undefined ? undefined : String(fm.version) },
@@ -120,18 +145,24 @@ export function parsePolicy(file: string, raw: string): PolicyDocument {
   let current: PolicySection | undefined;
   let buffer: string[] = [];
   let parentHeading: string | undefined;
-  let inFence = false;
+  /** The opening fence (``` or ~~~, three or more) while inside a fenced code block. */
+  let fence: string | undefined;
 
   const uniqueSlug = (heading: string): string => {
     const base = slugify(heading);
-    const count = seen.get(base);
+    let count = seen.get(base);
     if (count === undefined) {
       seen.set(base, 0);
       return base;
     }
-    seen.set(base, count + 1);
-    warnings.push(`${file}: heading "${heading}" repeats; its id is ${base}-${count + 1}`);
-    return `${base}-${count + 1}`;
+    // -1, -2, ...; skipping a suffix another heading already took ("Scope", "Scope", "Scope 1").
+    let slug: string;
+    do slug = `${base}-${++count}`;
+    while (seen.has(slug));
+    seen.set(base, count);
+    seen.set(slug, 0);
+    warnings.push(`${file}: heading "${heading}" repeats; its id is ${slug}`);
+    return slug;
   };
   const flush = () => {
     if (current) {
@@ -143,8 +174,13 @@ export function parsePolicy(file: string, raw: string): PolicyDocument {
 
   lines.forEach((line, index) => {
     const lineNumber = bodyStart + index + 1;
-    if (/^\s*(```|~~~)/.test(line)) inFence = !inFence;
-    const heading = inFence ? null : /^(#{1,6})\s+(.*?)\s*#*\s*$/.exec(line);
+    // A fence closes only with the same character, at least as long (CommonMark).
+    const fenceMark = /^ {0,3}(`{3,}|~{3,})/.exec(line)?.[1];
+    const wasInFence = fence !== undefined;
+    if (fenceMark && fence === undefined) fence = fenceMark;
+    else if (fenceMark && fenceMark[0] === fence![0] && fenceMark.length >= fence!.length && line.trim() === fenceMark) fence = undefined;
+    // A closing run of #s counts only after a space: "## C# and F#" keeps its last #.
+    const heading = wasInFence || fence !== undefined ? null : /^(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$/.exec(line);
     if (!heading) {
       buffer.push(line);
       return;

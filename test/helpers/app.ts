@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSettings, type Settings } from '../../src/config.ts';
-import { silentLogger } from '../../src/logger.ts';
+import { silentLogger, type Logger } from '../../src/logger.ts';
 import { createApp, type App } from '../../src/main.ts';
 import type { Store } from '../../src/store/store.ts';
 
@@ -19,8 +19,13 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-export async function startApp(env: Record<string, string> = {}, options: { store?: Store } = {}): Promise<RunningApp> {
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'esafety-app-'));
+/**
+ * `store` replaces the store the settings would build (e.g. a counting or failing wrapper); `log`
+ * replaces the silent logger (e.g. pino writing to an in-memory stream, to assert on log lines);
+ * `dataDir` reuses a folder prepared beforehand (e.g. by the CLI) instead of a fresh one.
+ */
+export async function startApp(env: Record<string, string> = {}, options: { store?: Store; log?: Logger; dataDir?: string } = {}): Promise<RunningApp> {
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'esafety-app-')));
   const settings = loadSettings({
     PORT: '0',
     HOST: '127.0.0.1',
@@ -31,7 +36,7 @@ export async function startApp(env: Record<string, string> = {}, options: { stor
     RATE_LIMIT_PER_MINUTE: '0',
     ...env,
   });
-  const app = await createApp(settings, silentLogger(), options);
+  const app = await createApp(settings, options.log ?? silentLogger(), { store: options.store });
   const port = await app.listen();
   const url = `http://127.0.0.1:${port}`;
   return {

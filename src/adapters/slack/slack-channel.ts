@@ -4,15 +4,15 @@
  * direct messages go to the core; replies are rendered for Slack.
  */
 import { randomUUID } from 'node:crypto';
-import bolt from '@slack/bolt';
+// Named imports, not the default one: Node gives a CommonJS module's exports object as the default,
+// but vitest (and other bundler-style loaders) give its `default` export, the App class alone.
+import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
 import type { Bot } from '../../bot/bot.ts';
 import type { Inbound } from '../../bot/inbound.ts';
 import type { Reply } from '../../bot/reply.ts';
 import type { Settings } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
 import { renderReplyAsText } from '../terminal/render.ts';
-
-const { App, HTTPReceiver, LogLevel } = bolt;
 
 export interface SlackChannel {
   requestListener: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;
@@ -25,15 +25,30 @@ function toSlackText(replies: Reply[]): string[] {
 
 export function createSlackChannel(options: { settings: NonNullable<Settings['slack']>; bot: Bot; log: Logger }): SlackChannel {
   const { settings, bot, log } = options;
+  // Bolt logs through pino like everything else (its default console logger would put plain-text lines
+  // among the JSON ones). Its info lines are lifecycle chatter, so they go to debug.
+  const boltLog = log.child({ component: 'slack' });
+  const logger: BoltLogger = {
+    debug: (...parts: unknown[]) => boltLog.debug(parts.map(String).join(' ')),
+    info: (...parts: unknown[]) => boltLog.debug(parts.map(String).join(' ')),
+    warn: (...parts: unknown[]) => boltLog.warn(parts.map(String).join(' ')),
+    error: (...parts: unknown[]) => boltLog.error(parts.map(String).join(' ')),
+    setLevel: () => undefined,
+    getLevel: () => LogLevel.DEBUG,
+    setName: () => undefined,
+  };
   const receiver = new HTTPReceiver({
     signingSecret: settings.signingSecret,
     endpoints: '/slack/events',
+    logger,
+    // The same limit as the server's for /api/messages (server.ts MAX_BODY_BYTES), also for chunked bodies.
+    bodyLimit: 256 * 1024,
     processBeforeResponse: false,
     unhandledRequestHandler: ({ logger }) => logger.debug('slack request not acknowledged in time'),
   });
   const app = new App({
     receiver,
-    logLevel: LogLevel.ERROR,
+    logger,
     // One school, one token; without a token Bolt still verifies and answers, it just cannot post.
     authorize: async () => ({ botToken: settings.botToken }),
     clientOptions: settings.apiUrl ? { slackApiUrl: settings.apiUrl } : undefined,

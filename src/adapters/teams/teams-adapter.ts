@@ -15,7 +15,7 @@ import {
 } from 'botbuilder';
 import type { Request, Response } from 'restify';
 import { z } from 'zod';
-import type { Bot } from '../../bot/bot.ts';
+import { stackFrames, type Bot } from '../../bot/bot.ts';
 import { submissionSchema, type Inbound, type Platform } from '../../bot/inbound.ts';
 import type { PlatformSender } from '../../bot/notifier.ts';
 import type { Reply } from '../../bot/reply.ts';
@@ -32,11 +32,30 @@ export const activitySchema = z.looseObject({
   from: z.looseObject({ id: z.string().min(1) }).optional(),
 });
 
-/** Message activities must say where they came from and who sent them. */
+const optionalText = z.string().optional();
+
+/**
+ * Message activities must say where they came from and who sent them. Every field a reply copies
+ * from the incoming activity (conversation, from and recipient, locale) is typed here too: botbuilder
+ * refuses to send a reply whose copied fields have the wrong type, which would lose the turn silently.
+ */
 export const messageActivitySchema = activitySchema.extend({
-  serviceUrl: z.string().url('serviceUrl must be a URL'),
-  conversation: z.looseObject({ id: z.string().min(1, 'conversation.id is required') }, { error: 'conversation is required' }),
-  from: z.looseObject({ id: z.string().min(1, 'from.id is required'), aadObjectId: z.string().optional(), name: z.string().optional() }, { error: 'from (the sender) is required' }),
+  serviceUrl: z.url({
+    protocol: /^https?$/,
+    error: (issue) => (issue.input === undefined ? 'serviceUrl is required' : 'serviceUrl must be an http(s) URL'),
+  }),
+  conversation: z.looseObject(
+    { id: z.string().min(1, 'conversation.id is required'), tenantId: optionalText, conversationType: optionalText, name: optionalText },
+    { error: 'conversation is required' },
+  ),
+  from: z.looseObject(
+    { id: z.string().min(1, 'from.id is required'), aadObjectId: optionalText, name: optionalText, role: optionalText },
+    { error: 'from (the sender) is required' },
+  ),
+  recipient: z.looseObject({ id: z.string(), name: optionalText, role: optionalText }).optional(),
+  text: optionalText,
+  locale: optionalText,
+  entities: z.array(z.looseObject({ type: optionalText })).optional(),
 });
 
 export function toActivities(replies: Reply[]): Partial<Activity>[] {
@@ -51,6 +70,26 @@ function platformOf(activity: Activity): Platform {
   return activity.channelId === 'playground' ? 'playground' : 'teams';
 }
 
+/** The text without the @mention of the bot (Teams puts it in channel messages). */
+function textWithoutMention(activity: Activity): string {
+  try {
+    return (TurnContext.removeRecipientMention(activity) ?? activity.text ?? '').trim();
+  } catch {
+    // A malformed mention entity (or no recipient): the text as sent is still the message.
+    return (activity.text ?? '').trim();
+  }
+}
+
+/**
+ * The conversation reference kept for proactive messages. Without activityId: it changes on every
+ * message, so keeping it would make every turn rewrite the user record; a proactive message is a
+ * new message, not a reply to an old one.
+ */
+function referenceFor(activity: Activity): Partial<ConversationReference> {
+  const { activityId: _activityId, ...reference } = TurnContext.getConversationReference(activity);
+  return reference;
+}
+
 export function toInbound(context: TurnContext): Inbound {
   const activity = context.activity;
   const value = activity.value;
@@ -62,10 +101,10 @@ export function toInbound(context: TurnContext): Inbound {
     tenantId: activity.channelId === 'msteams' ? tenantId : undefined,
     user: { id: activity.from.aadObjectId ?? activity.from.id, name: activity.from.name },
     conversation: { id: activity.conversation.id, kind: conversationType === 'channel' ? 'channel' : conversationType === 'groupChat' ? 'group' : 'personal' },
-    text: submission?.success ? undefined : (TurnContext.removeRecipientMention(activity) ?? activity.text ?? '').trim(),
+    text: submission?.success ? undefined : textWithoutMention(activity),
     submission: submission?.success ? submission.data : undefined,
     // Only personal conversations are kept for proactive messages: a channel reference would post to everyone.
-    reference: conversationType === 'channel' || conversationType === 'groupChat' ? undefined : TurnContext.getConversationReference(activity),
+    reference: conversationType === 'channel' || conversationType === 'groupChat' ? undefined : referenceFor(activity),
     correlationId: randomUUID(),
   };
 }
@@ -88,13 +127,19 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
   const adapter = new CloudAdapter(auth);
   adapter.onTurnError = async (context, error) => {
     const reference = randomUUID();
-    log.error({ correlationId: reference, err: { name: (error as Error).name, stack: (error as Error).stack?.split('\n').slice(0, 6).join('\n') } }, 'teams turn failed');
+    // Stack frames only: the error's message may quote what the user wrote.
+    log.error({ correlationId: reference, err: { name: (error as Error).name, stack: error instanceof Error ? stackFrames(error) : undefined } }, 'teams turn failed');
     await context.sendActivity(`Sorry, something went wrong on our side. If it keeps happening, tell your IT team the reference ${reference}.`).catch(() => undefined);
   };
 
   const logic = async (context: TurnContext) => {
     // Teams sends many activity types (conversationUpdate, typing, reactions, installationUpdate):
-    // only messages (and card submissions, which arrive as messages) start a turn.
+    // only messages (and card submissions, which arrive as messages) start a turn. An invoke nobody
+    // handles is acknowledged with 200 (botbuilder's default is 501, which the channel counts as a bot failure).
+    if (context.activity.type === ActivityTypes.Invoke) {
+      await context.sendActivity({ type: ActivityTypes.InvokeResponse, value: { status: 200 } });
+      return;
+    }
     if (context.activity.type !== ActivityTypes.Message) return;
     const inbound = toInbound(context);
     const replies = await bot.handle(inbound);
@@ -105,9 +150,17 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
     adapter,
     process: (req, res) => adapter.process(req as never, res as never, logic),
     send: async (reference, replies) => {
+      // The adapter's turn-error handler would swallow a refusal (and post an apology into the
+      // recipient's chat); catch it inside the turn and rethrow so the caller records a failure.
+      let refusal: unknown;
       await adapter.continueConversationAsync(settings.teams.appId ?? '', reference as Partial<ConversationReference>, async (context) => {
-        await context.sendActivities(toActivities(replies));
+        try {
+          await context.sendActivities(toActivities(replies));
+        } catch (error) {
+          refusal = error;
+        }
       });
+      if (refusal) throw refusal;
     },
   };
 }
