@@ -282,5 +282,3 @@ export function escalationCard(escalation: EscalationRecord, askerName?: string)
   };
 }
 
-/** Raised when a feature needs a school's policies and there are none. */
-export const noPolicies = () => new AppError('not_found', 'No policies have been imported for this school yet.');
