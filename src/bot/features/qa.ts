@@ -75,7 +75,8 @@ export function answerCard(section: IndexedSection, questionId: string, saved?: 
     kind: 'qa.answer',
     title: section.docId === SAVED_ANSWER_DOC ? 'The coordinator has answered this before' : section.heading,
     subtitle: citation(section, saved),
-    blocks: [{ type: 'quote', text: truncate(section.text, QUOTE_LIMIT), source: citation(section, saved) }],
+    // The citation is the subtitle; repeating it under the quote only adds noise.
+    blocks: [{ type: 'quote', text: truncate(section.text, QUOTE_LIMIT) }],
     actions: [
       ...(section.text.length > QUOTE_LIMIT || section.docId !== SAVED_ANSWER_DOC ? [{ type: 'submit' as const, title: 'Open the whole section', data: { route: 'qa.section', sectionId: section.id } }] : []),
       { type: 'submit', title: 'Helpful', data: { route: 'qa.feedback', questionId, helpful: true } },
@@ -142,7 +143,7 @@ export function qaRoutes(deps: QaDeps): Route[] {
       const index = await library.index(turn.school.id);
       const found = index.sections.get(sectionId);
       if (!found) return [text('That section is no longer in the current policies; it may have been changed since. Ask again to see the current wording.')];
-      return [card({ kind: 'qa.section', title: found.heading, subtitle: citation(found), blocks: [{ type: 'quote', text: truncate(found.text, 20_000), source: citation(found) }] })];
+      return [card({ kind: 'qa.section', title: found.heading, subtitle: citation(found), blocks: [{ type: 'quote', text: truncate(found.text, 20_000) }] })];
     },
   };
 
