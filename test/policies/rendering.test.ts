@@ -219,9 +219,10 @@ describe('terminal rendering', () => {
     expect(rendered.text).toBe(hostile);
   });
 
-  it('quotes policy text line by line under a bar, with its source', () => {
+  it('quotes policy text line by line under a bar, cited once in the subtitle', () => {
     const rendered = renderCardAsText(answerCard(section({ text: 'line one\nline two', heading: 'Plain', docTitle: 'Doc', parentHeading: undefined }), 'q-1'));
     expect(rendered.text).toContain('  │ line one\n  │ line two');
-    expect(rendered.text).toContain('  — Doc · Plain · version 2026.1');
+    expect(rendered.text).toContain('\nDoc · Plain · version 2026.1\n');
+    expect(rendered.text.match(/version 2026\.1/g)).toHaveLength(1);
   });
 });
