@@ -128,7 +128,13 @@ export function qaRoutes(deps: QaDeps): Route[] {
       turn.log.info({ intent: decision.intent, abstained: decision.abstained, confidence: Math.round(decision.confidence * 100) / 100 }, 'question answered');
       if (decision.intent === 'incident') {
         const procedure = decision.hit ? [card({ ...answerCard(decision.hit.section, record.id), kind: 'qa.procedure', title: `What our policy says: ${decision.hit.section.heading}` })] : [];
-        return [...deps.incidentSteps(turn), ...procedure];
+        const report = card({
+          kind: 'incident.offer',
+          title: 'Record it now',
+          blocks: [{ type: 'text', text: 'If this has happened, report it here the same day: it goes only to the people who need to know.' }],
+          actions: [{ type: 'submit', title: 'Report an incident', style: 'positive', data: { route: 'incident.start' } }],
+        });
+        return [...deps.incidentSteps(turn), ...procedure, report];
       }
       if (decision.abstained || !decision.hit) return [card(notCoveredCard(record.id))];
       const section = decision.hit.section;
