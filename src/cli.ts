@@ -30,7 +30,10 @@ const usage = `Usage: esafety-bot <command>
   roles grant|revoke --school ID --user ID --role ROLE
   roles list --school ID
   policies import DIR [--school ID]
-  policies list [--school ID]`;
+  policies list [--school ID]
+  incidents export --school ID --format csv|json
+  incidents report --school ID [--period month|term|year] [--format csv|json]
+  incidents retention --school ID [--dry-run]`;
 
 function settingsOrExit(): Settings {
   loadDotEnv();
@@ -156,6 +159,43 @@ export async function main(argv: string[]): Promise<number> {
           const report = await library.import(schoolId, loaded.documents, 'cli');
           out(JSON.stringify(report));
           return loaded.errors.length ? 1 : 0;
+        });
+      }
+      case 'incidents': {
+        const { values } = parseArgs({ args: rest, options: { school: { type: 'string' }, format: { type: 'string', default: 'csv' }, period: { type: 'string', default: 'term' }, 'dry-run': { type: 'boolean', default: false } } });
+        const log = createLogger({ level: 'warn', destination: 'stderr' });
+        const { casesToCsv, countCases, defaultRetention, governorsReportCsv, periodFor } = await import('./bot/features/incidents/reports.ts');
+        const { AuditLog } = await import('./bot/audit.ts');
+        const { CaseBook } = await import('./bot/features/incidents/cases.ts');
+        return await withCore(log, async ({ directory, store, incidents, settings }) => {
+          const schoolId = required(values, 'school');
+          if (!(await directory.getSchool(schoolId))) throw new AppError('not_found', `no school "${schoolId}"; register it with "schools add"`);
+          const format = values.format;
+          if (format !== 'csv' && format !== 'json') throw new AppError('bad_request', '--format must be csv or json');
+          const cases = await new CaseBook(store).list(schoolId);
+          const audit = new AuditLog(store);
+          if (sub === 'export') {
+            // An export leaves the bot with every detail: it is audited like any other read.
+            await audit.record(schoolId, { actor: 'cli', action: 'incident.export', outcome: 'ok', detail: `${cases.length} cases as ${format}` });
+            process.stdout.write(format === 'csv' ? casesToCsv(cases) : `${JSON.stringify(cases, null, 2)}\n`);
+            return 0;
+          }
+          if (sub === 'report') {
+            const kind = values.period;
+            if (kind !== 'month' && kind !== 'term' && kind !== 'year') throw new AppError('bad_request', '--period must be month, term or year');
+            const period = periodFor(kind, new Date());
+            const counts = countCases(cases, period);
+            process.stdout.write(format === 'csv' ? governorsReportCsv(period, counts) : `${JSON.stringify({ period: period.label, total: counts.total, byCategory: Object.fromEntries(counts.byCategory), byRiskArea: Object.fromEntries(counts.byRisk), byStatus: Object.fromEntries(counts.byStatus) }, null, 2)}\n`);
+            return 0;
+          }
+          if (sub === 'retention') {
+            const policy = { ...defaultRetention, ...settings.incidents.retentionOverrides };
+            const refs = await incidents.applyRetention(schoolId, policy, new Date(), { dryRun: values['dry-run'] });
+            for (const ref of refs) out(ref);
+            err(`${values['dry-run'] ? 'would anonymise' : 'anonymised'} ${refs.length} closed case(s) past their retention period`);
+            return 0;
+          }
+          throw new AppError('bad_request', 'use "incidents export", "incidents report" or "incidents retention"');
         });
       }
       case undefined:

@@ -12,7 +12,7 @@ const optionalString = z
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
 
-const booleanFlag = (fallback: boolean) =>
+const booleanFlag = <T extends boolean | undefined>(fallback: T) =>
   z
     .string()
     .optional()
@@ -69,7 +69,30 @@ const environmentSchema = z.object({
   SLACK_API_URL: urlString,
   ROLE_CACHE_SECONDS: z.coerce.number().int().min(0).max(60).default(30),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  INCIDENT_ESCALATE_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(15),
+  INCIDENT_RETENTION_DAYS: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      // "nudes=9125,cyberbullying=1095,default=730": days per category, overriding the built-in policy.
+      const out: Record<string, number> = {};
+      for (const part of (value ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+        const match = /^([a-z-]+)=(\d{1,6})$/.exec(part);
+        if (!match) {
+          ctx.addIssue({ code: 'custom', message: `expected category=days pairs separated by commas, got "${part}"` });
+          return z.NEVER;
+        }
+        out[match[1]!] = Number(match[2]);
+      }
+      return out;
+    }),
+  // Unset: on outside production, off in production.
+  PLAYGROUND_ENABLED: booleanFlag(undefined),
+  PLAYGROUND_PUBLIC: booleanFlag(false),
 });
+
+/** Every environment variable this module reads (the deployment templates are checked against it). */
+export const environmentVariableNames = Object.keys(environmentSchema.shape) as Array<keyof Environment>;
 
 export type Environment = z.infer<typeof environmentSchema>;
 
@@ -104,6 +127,16 @@ export interface Settings {
   /** How long a user's roles may be cached; a revoked role stops working everywhere within this. */
   roleCacheSeconds: number;
   rateLimitPerMinute: number;
+  /**
+   * The browser playground (GET /, a loopback Direct Line bridge). Answers only requests from this
+   * machine unless `public`; HOST still decides which interfaces the whole server listens on.
+   */
+  playground: { enabled: boolean; public: boolean };
+  incidents: {
+    escalateAfterMinutes: number;
+    /** Days per category (and `default`) overriding the built-in retention policy. */
+    retentionOverrides: Record<string, number>;
+  };
 }
 
 /** Reads a local .env file into the given environment, without overriding what is set already. */
@@ -181,5 +214,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
       : undefined,
     roleCacheSeconds: e.ROLE_CACHE_SECONDS,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    playground: { enabled: e.PLAYGROUND_ENABLED ?? !production, public: e.PLAYGROUND_PUBLIC },
+    incidents: { escalateAfterMinutes: e.INCIDENT_ESCALATE_MINUTES, retentionOverrides: e.INCIDENT_RETENTION_DAYS },
   };
 }

@@ -34,16 +34,17 @@ export interface CoreParts {
   library: PolicyLibrary;
   notifier: Notifier;
   bot: ReturnType<typeof createBot>['bot'];
+  incidents: ReturnType<typeof createBot>['incidents'];
 }
 
-/** Everything but the HTTP server: what the terminal chat and the CLI need. */
-export async function createCore(settings: Settings, log: Logger, options: { store?: Store } = {}): Promise<CoreParts> {
+/** Everything but the HTTP server: what the terminal chat and the CLI need. `now` is the caches' clock (tests advance it instead of sleeping). */
+export async function createCore(settings: Settings, log: Logger, options: { store?: Store; now?: () => number } = {}): Promise<CoreParts> {
   const store = options.store ?? (await createStore(settings));
-  const directory = new Directory(store, { cacheSeconds: settings.roleCacheSeconds });
-  const library = new PolicyLibrary(store);
+  const directory = new Directory(store, { cacheSeconds: settings.roleCacheSeconds, now: options.now });
+  const library = new PolicyLibrary(store, { now: options.now });
   const notifier = new Notifier(directory, log);
-  const { bot } = createBot({ store, directory, library, notifier, log, defaultSchool: settings.defaultSchool.id, policiesDir: settings.policiesDir });
-  return { settings, store, directory, library, notifier, bot };
+  const { bot, incidents } = createBot({ store, directory, library, notifier, log, defaultSchool: settings.defaultSchool.id, policiesDir: settings.policiesDir, escalateAfterMinutes: settings.incidents.escalateAfterMinutes });
+  return { settings, store, directory, library, notifier, bot, incidents };
 }
 
 /**
@@ -66,7 +67,7 @@ export async function prepareDefaultSchool(core: CoreParts, log: Logger): Promis
   log.info({ added: report.added.length }, 'sample policies imported into the default school');
 }
 
-export async function createApp(settings: Settings, log: Logger, options: { store?: Store } = {}): Promise<App> {
+export async function createApp(settings: Settings, log: Logger, options: { store?: Store; now?: () => number } = {}): Promise<App> {
   // The HTTP stack (restify, botbuilder, Bolt) is loaded here, not at the top: the command-line tools
   // that only need the core (schools, roles, policies, chat) then start in well under a second.
   const [{ createServer }, { activitySchema, createTeamsChannel, messageActivitySchema }, { createSlackChannel }] = await Promise.all([
@@ -77,6 +78,9 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
   const core = await createCore(settings, log, options);
   await prepareDefaultSchool(core, log);
   const { bot, store, notifier } = core;
+  // Schools, tenant mappings and policy indexes are kept current off the turn path (docs/data-model.md).
+  core.directory.startRefresh({ onError: (error) => log.warn({ err: { name: (error as Error).name } }, 'directory refresh failed') });
+  core.library.startRefresh({ onError: (error, school) => log.warn({ school, err: { name: (error as Error).name } }, 'policy index refresh failed') });
 
   const teams = settings.teams.enabled ? createTeamsChannel({ settings, bot, log }) : undefined;
   if (teams) {
@@ -128,6 +132,7 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
         drained = resolve;
         setTimeout(resolve, 10_000).unref();
       });
+      await Promise.all([core.directory.stopRefresh(), core.library.stopRefresh()]);
       await store.close();
     },
   };

@@ -19,7 +19,7 @@ import type { Turn } from '../../turn.ts';
 import { immediateSteps } from '../immediate-steps.ts';
 import { caseCard, caseListCard, governorsReportCard, knownCategoryValues, notificationCard } from './cards.ts';
 import { canSeeCase, canWorkOnCase, caseStatuses, rolesForAudience, type CaseBook, type CaseRecord } from './cases.ts';
-import { countCases, periodFor } from './reports.ts';
+import { anonymise, countCases, periodFor, retentionDays, type RetentionPolicy } from './reports.ts';
 
 export interface IncidentDeps {
   cases: CaseBook;
@@ -84,6 +84,23 @@ export class IncidentService {
     const users = await this.recipientsFor(school, found.data, ['deputy-dsl', 'headteacher']);
     await Promise.all(users.map((u) => this.deps.notifier.sendToUser(u, [card(notificationCard(found.data, true, `Escalated to you: ${reason}`))])));
     await this.deps.audit.record(school, { actor: 'system', action: 'incident.escalate', target: ref, outcome: 'ok', detail: `${users.length} told` });
+  }
+
+  /**
+   * Removes personal details from closed cases older than their category's retention period;
+   * open cases are kept whatever their age. Returns the references changed.
+   */
+  async applyRetention(school: string, policy: RetentionPolicy, now: Date, options: { dryRun?: boolean } = {}): Promise<string[]> {
+    const expired = (await this.deps.cases.list(school)).filter(
+      (c) => c.status === 'closed' && !c.anonymisedAt && now.getTime() - new Date(c.reportedAt).getTime() > retentionDays(c, policy) * 86_400_000,
+    );
+    if (options.dryRun) return expired.map((c) => c.ref);
+    for (const record of expired) {
+      await this.deps.cases.change(school, record.ref, record.rev, (r) => anonymise(r, now));
+      await this.deps.audit.record(school, { actor: 'system', action: 'incident.retention', target: record.ref, outcome: 'ok', detail: 'personal details removed' });
+    }
+    this.deps.log.info({ school, anonymised: expired.length }, 'retention applied to incident records');
+    return expired.map((c) => c.ref);
   }
 
   registerJobs(): void {
