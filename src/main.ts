@@ -78,9 +78,7 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
   const core = await createCore(settings, log, options);
   await prepareDefaultSchool(core, log);
   const { bot, store, notifier } = core;
-  // Schools, tenant mappings and policy indexes are kept current off the turn path (docs/data-model.md).
-  core.directory.startRefresh({ onError: (error) => log.warn({ err: { name: (error as Error).name } }, 'directory refresh failed') });
-  core.library.startRefresh({ onError: (error, school) => log.warn({ school, err: { name: (error as Error).name } }, 'policy index refresh failed') });
+
 
   const teams = settings.teams.enabled ? createTeamsChannel({ settings, bot, log }) : undefined;
   if (teams) {
@@ -132,7 +130,6 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
         drained = resolve;
         setTimeout(resolve, 10_000).unref();
       });
-      await Promise.all([core.directory.stopRefresh(), core.library.stopRefresh()]);
       await store.close();
     },
   };
