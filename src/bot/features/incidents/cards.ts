@@ -65,7 +65,8 @@ export function caseCard(record: CaseRecord, options: { canWork: boolean; team: 
         { title: 'Evidence held', value: text(v.evidence) },
       ] },
       ...(record.entries.length
-        ? [{ type: 'text' as const, style: 'heading' as const, text: 'Case notes' }, { type: 'list' as const, items: record.entries.slice(-20).map((e) => `${e.at.slice(0, 16).replace('T', ' ')} ${name(e.by)} (${e.kind}): ${e.text}`) }]
+        ? [{ type: 'text' as const, style: 'heading' as const, text: 'Case notes' }, { type: 'list' as const, items: record.entries.slice(-10).map((e) => `${e.at.slice(0, 16).replace('T', ' ')} ${name(e.by)} (${e.kind}): ${e.text.length > 400 ? `${e.text.slice(0, 400)} …` : e.text}`) },
+            ...(record.entries.length > 10 ? [{ type: 'text' as const, style: 'muted' as const, text: `Showing the latest 10 of ${record.entries.length} entries; the export has them all.` }] : [])]
         : []),
       ...(options.canWork
         ? [

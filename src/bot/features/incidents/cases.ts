@@ -148,7 +148,8 @@ export class CaseBook {
     if (!ref) {
       ref = await this.#nextRef(school);
       try {
-        await this.store.replace(draftKey(school, draftId), { ...draft.data, values, caseRef: ref, updatedAt: this.now().toISOString() }, draft.etag);
+        // The case holds the answers from now on; the draft keeps only the reference (no second copy to retain).
+        await this.store.replace(draftKey(school, draftId), { ...draft.data, values: {}, caseRef: ref, updatedAt: this.now().toISOString() }, draft.etag);
       } catch (error) {
         if (!isAppError(error, 'precondition_failed')) throw error;
         // Another submit of the same draft won the race: use its reference.

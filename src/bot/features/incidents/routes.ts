@@ -36,8 +36,14 @@ export interface IncidentDeps {
 const startPattern = /^\/?(report|report-incident|report (an?|the) (incident|concern|disclosure)|report incident|log (a|an) (concern|incident)|raise a concern|new report|i want to report something|i need to report something)[.!]?$/i;
 const refSchema = z.string().regex(/^INC-\d{4}-\d{4,}$/, 'a case reference looks like INC-2026-0042');
 
+/**
+ * Staff who can be named as the subject of a concern. Capped so the form stays within a Teams
+ * message; in a larger school the "Staff involved" text field names the person instead.
+ */
+export const MAX_STAFF_CHOICES = 150;
 async function staffChoices(directory: Directory, school: string, exclude: string) {
-  return (await directory.listUsers(school)).filter((u) => u.id !== exclude).map((u) => ({ value: u.id, title: u.name ? `${u.name}` : u.id }));
+  const staff = (await directory.listUsers(school)).filter((u) => u.id !== exclude).map((u) => ({ value: u.id, title: u.name ? `${u.name}` : u.id }));
+  return staff.length > MAX_STAFF_CHOICES ? [] : staff.sort((a, b) => a.title.localeCompare(b.title));
 }
 
 function stepsBlock(turn: Turn): Block[] {
