@@ -42,6 +42,18 @@ export interface FormDefinition {
 
 export type FieldErrors = Record<string, string>;
 
+/** A date as people type it: ISO ("2026-11-24 10:30"), or "today 10:30" / "yesterday". */
+export function parseWhen(text: string, now = new Date()): Date {
+  const relative = /^(today|yesterday)(?:\s+(?:at\s+)?(\d{1,2})[:.](\d{2}))?$/i.exec(text.trim());
+  if (relative) {
+    const date = new Date(now);
+    if (relative[1]!.toLowerCase() === 'yesterday') date.setDate(date.getDate() - 1);
+    if (relative[2]) date.setHours(Number(relative[2]), Number(relative[3]), 0, 0);
+    return date;
+  }
+  return new Date(text.trim().replace(/^(\d{4}-\d{2}-\d{2}) (\d)/, '$1T$2'));
+}
+
 const asString = (value: unknown): string | undefined => {
   if (value === undefined || value === null) return undefined;
   if (Array.isArray(value)) return value.join(',');
@@ -78,9 +90,9 @@ export function validateForm(form: FormDefinition, raw: Record<string, unknown>)
       case 'datetime':
         if (text) {
           const parsed = z.string().max(40).safeParse(text);
-          const date = parsed.success ? new Date(text) : new Date(Number.NaN);
+          const date = parsed.success ? parseWhen(text) : new Date(Number.NaN);
           if (Number.isNaN(date.getTime())) errors[field.id] = `${field.label}: not a date I understand (use e.g. 2026-11-24 or 2026-11-24T10:30).`;
-          else values[field.id] = text;
+          else values[field.id] = /^(today|yesterday)\b/i.test(text) ? date.toISOString().slice(0, 16) : text;
         }
         break;
     }
@@ -102,6 +114,9 @@ export function validateForm(form: FormDefinition, raw: Record<string, unknown>)
 
 function inputFor(field: FieldDefinition, value: FormValues[string], error: string | undefined): Input {
   const label = `${field.label}${field.confidential ? ' (confidential)' : ''}`;
+  // A field that is only sometimes required cannot be marked required on a card (the client would
+  // block an honest submit); the server enforces it when its condition holds.
+  field = { ...field, required: field.required && !field.when };
   switch (field.kind) {
     case 'text':
       return { kind: 'text', id: field.id, label, multiline: field.multiline, required: field.required, maxLength: field.maxLength, placeholder: field.hint, value: typeof value === 'string' ? value : undefined, error };

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CaseBook, canSeeCase, type CaseRecord } from '../../src/bot/features/incidents/cases.ts';
 import { anonymise, casesToCsv, countCases, csvCell, defaultRetention, periodFor, retentionDays } from '../../src/bot/features/incidents/reports.ts';
-import { validateForm } from '../../src/dialogs/form.ts';
+import { formCard, validateForm } from '../../src/dialogs/form.ts';
 import { incidentReportForm } from '../../src/dialogs/incident-report.ts';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { repoRoot } from '../helpers/app.ts';
@@ -96,6 +96,17 @@ describe('report rules', () => {
   it('asks when the DSL was told only if they were told in person', () => {
     expect(validateForm(form, { dslToldInPerson: 'true' }).errors.dslToldAt).toMatch(/please answer/);
     expect(validateForm(form, { dslToldInPerson: 'false' }).errors.dslToldAt).toBeUndefined();
+  });
+
+  it('understands "today 10:30" and never marks a conditional question required on the card', () => {
+    const { values, errors } = validateForm(form, { occurredAt: 'today 10:30' });
+    expect(errors.occurredAt).toBeUndefined();
+    expect(values.occurredAt).toMatch(/^\d{4}-\d{2}-\d{2}T10:30$/);
+    const card = formCard(form, { submit: { type: 'submit', title: 'Send', data: { route: 'incident.submit' } } });
+    const required = card.blocks.flatMap((b) => (b.type === 'input' && 'required' in b.input && b.input.required ? [b.input.id] : []));
+    expect(required).toContain('category');
+    expect(required).not.toContain('dslToldAt');
+    expect(required).not.toContain('aboutHeadteacher');
   });
 
   it('ignores a forged field and refuses a value outside the list', () => {
