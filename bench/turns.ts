@@ -18,7 +18,7 @@
  */
 import './lib/loopback-guard.ts';
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -240,6 +240,7 @@ async function main(): Promise<number> {
   }
 
   const profileDir = profile ? (stringArg(argv, 'profile-dir') ?? mkdtempSync(path.join(os.tmpdir(), 'esafety-bench-prof-'))) : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
   if (profile) for (const target of targets) await target.child.request('profile-start');
 
   console.log(`\nmeasuring: ${turns} turns per target in ${rounds} rounds each, alternating A/B, concurrency ${concurrency}, ${users.length} users, ${questions.length} questions; warm-up ${warmup} each${profile ? '; CPU profiler ON (slows both)' : ''}\n`);

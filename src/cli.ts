@@ -31,6 +31,8 @@ const usage = `Usage: esafety-bot <command>
   roles list --school ID
   policies import DIR [--school ID]
   policies list [--school ID]
+  policies publish DOC --due YYYY-MM-DD [--audience all|teaching,support,leadership,governors] [--school ID]
+  policies acks --doc DOC [--school ID]      acknowledgements of the current version as CSV
   incidents export --school ID --format csv|json
   incidents report --school ID [--period month|term|year] [--format csv|json]
   incidents retention --school ID [--dry-run]`;
@@ -42,10 +44,11 @@ function settingsOrExit(): Settings {
 
 // The server stack (restify, botbuilder, Bolt) is imported only by the commands that need it, so
 // `answer` and `eval` start fast and print nothing but their data.
+// Commands enqueue proactive messages in the durable outbox: the running server's worker sends them.
 async function withCore<T>(log: Logger, run: (core: CoreParts) => Promise<T>): Promise<T> {
   const { createCore, prepareDefaultSchool } = await import('./main.ts');
   const settings = settingsOrExit();
-  const core = await createCore(settings, log);
+  const core = await createCore(settings, log, { delivery: { featuresUseOutbox: true } });
   try {
     await prepareDefaultSchool(core, log);
     return await run(core);
@@ -141,16 +144,33 @@ export async function main(argv: string[]): Promise<number> {
         });
       }
       case 'policies': {
-        const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { school: { type: 'string' } } });
+        const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { school: { type: 'string' }, audience: { type: 'string', default: 'all' }, due: { type: 'string' }, doc: { type: 'string' } } });
         const log = createLogger({ level: 'warn', destination: 'stderr' });
-        return await withCore(log, async ({ library, directory, settings }) => {
+        return await withCore(log, async ({ library, directory, settings, acks }) => {
           const schoolId = values.school ?? settings.defaultSchool.id;
           if (!(await directory.getSchool(schoolId))) throw new AppError('not_found', `no school "${schoolId}"; register it with "schools add"`);
           if (sub === 'list') {
             for (const entry of await library.list(schoolId)) out(`${entry.docId}\t${entry.version}\t${entry.hash.slice(0, 12)}\t${entry.meta.review ?? ''}\t${entry.title}`);
             return 0;
           }
-          if (sub !== 'import') throw new AppError('bad_request', 'use "policies import DIR" or "policies list"');
+          if (sub === 'publish') {
+            // Publishing is deliberate: importing never messages anyone, this does.
+            const docId = positionals[0];
+            if (!docId) throw new AppError('bad_request', 'policies publish needs the document: esafety-bot policies publish DOC --due YYYY-MM-DD [--audience all|teaching,support]');
+            const audience = values.audience === 'all' ? 'all' : (values.audience ?? 'all').split(',').filter(Boolean);
+            const { staffGroups } = await import('./bot/features/acknowledgements/service.ts');
+            if (audience !== 'all' && audience.some((g) => !(staffGroups as readonly string[]).includes(g))) throw new AppError('bad_request', `--audience must be all or groups from ${staffGroups.join(', ')}`);
+            const { campaign, queued } = await acks.publish(schoolId, { docId, audience: audience as never, due: required(values, 'due'), by: 'cli' });
+            out(JSON.stringify({ campaign: campaign.id, version: campaign.version, due: campaign.due, queued }));
+            return 0;
+          }
+          if (sub === 'acks') {
+            const campaign = await acks.currentCampaign(schoolId, required(values, 'doc'));
+            if (!campaign) throw new AppError('not_found', 'the current version of that policy has not been published');
+            process.stdout.write(await acks.csv(schoolId, campaign));
+            return 0;
+          }
+          if (sub !== 'import') throw new AppError('bad_request', 'use "policies import DIR", "policies list", "policies publish DOC --due DATE" or "policies acks --doc DOC"');
           const dir = positionals[0];
           if (!dir) throw new AppError('bad_request', 'policies import needs the folder: esafety-bot policies import DIR');
           const loaded = await loadPolicyDirectory(dir);

@@ -69,6 +69,7 @@ const environmentSchema = z.object({
   SLACK_API_URL: urlString,
   ROLE_CACHE_SECONDS: z.coerce.number().int().min(0).max(60).default(30),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  LINK_SIGNING_SECRET: optionalString,
   INCIDENT_ESCALATE_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(15),
   INCIDENT_RETENTION_DAYS: z
     .string()
@@ -132,6 +133,8 @@ export interface Settings {
    * machine unless `public`; HOST still decides which interfaces the whole server listens on.
    */
   playground: { enabled: boolean; public: boolean };
+  /** Signs "Read the policy" links; when absent one is generated and kept in the store. */
+  linkSigningSecret?: string;
   incidents: {
     escalateAfterMinutes: number;
     /** Days per category (and `default`) overriding the built-in retention policy. */
@@ -215,6 +218,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     roleCacheSeconds: e.ROLE_CACHE_SECONDS,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     playground: { enabled: e.PLAYGROUND_ENABLED ?? !production, public: e.PLAYGROUND_PUBLIC },
+    linkSigningSecret: e.LINK_SIGNING_SECRET,
     incidents: { escalateAfterMinutes: e.INCIDENT_ESCALATE_MINUTES, retentionOverrides: e.INCIDENT_RETENTION_DAYS },
   };
 }

@@ -2,9 +2,15 @@
  * The composition root: settings → store → services → bot → channels → HTTP server. Nothing else
  * wires; tests call createApp with their own settings and loopback fakes.
  */
+import { randomBytes } from 'node:crypto';
 import { createBot } from './bot/create-bot.ts';
+import { handleReadRequest } from './bot/features/acknowledgements/read-page.ts';
+import { isAppError } from './errors.ts';
+import { GLOBAL_PARTITION } from './store/store.ts';
 import { Directory } from './bot/directory.ts';
 import { Notifier } from './bot/notifier.ts';
+import { Jobs, type JobsOptions } from './delivery/jobs.ts';
+import { Outbox, type OutboxOptions } from './delivery/outbox.ts';
 import type { Settings } from './config.ts';
 import type { Logger } from './logger.ts';
 import { PolicyLibrary } from './policies/library.ts';
@@ -21,6 +27,9 @@ export interface App {
   notifier: Notifier;
   bot: ReturnType<typeof createBot>['bot'];
   server: ReturnType<typeof createServer>;
+  /** The durable outbox and the job runner; both run in every server process (stopped by close). */
+  outbox: Outbox;
+  jobs: Jobs;
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<number>;
   /** Stops taking requests, lets turns in flight finish, closes the store. */
@@ -35,16 +44,64 @@ export interface CoreParts {
   notifier: Notifier;
   bot: ReturnType<typeof createBot>['bot'];
   incidents: ReturnType<typeof createBot>['incidents'];
+  acks: ReturnType<typeof createBot>['acks'];
+  linkSecret: string;
+  /** The durable outbox (MessageQueue): enqueue anywhere; the server processes send. */
+  outbox: Outbox;
+  /** Durable jobs (JobScheduler): schedule anywhere; the server processes run them. */
+  jobs: Jobs;
+}
+
+/** Tuning for the outbox and the job runner (docs/delivery.md); tests and benchmarks shorten or raise them. */
+export interface DeliveryOptions {
+  outbox?: Partial<OutboxOptions>;
+  jobs?: Partial<JobsOptions>;
+  /**
+   * Whether features send proactive messages through the outbox (createApp: yes, its worker sends
+   * them) or directly through the notifier, waiting for the result (createCore's default: a process
+   * with no outbox worker, such as the terminal chat or a harness capturing proactive messages).
+   */
+  featuresUseOutbox?: boolean;
 }
 
 /** Everything but the HTTP server: what the terminal chat and the CLI need. `now` is the caches' clock (tests advance it instead of sleeping). */
-export async function createCore(settings: Settings, log: Logger, options: { store?: Store; now?: () => number } = {}): Promise<CoreParts> {
+export async function createCore(settings: Settings, log: Logger, options: { store?: Store; now?: () => number; delivery?: DeliveryOptions } = {}): Promise<CoreParts> {
   const store = options.store ?? (await createStore(settings));
   const directory = new Directory(store, { cacheSeconds: settings.roleCacheSeconds, now: options.now });
   const library = new PolicyLibrary(store, { now: options.now });
   const notifier = new Notifier(directory, log);
-  const { bot, incidents } = createBot({ store, directory, library, notifier, log, defaultSchool: settings.defaultSchool.id, policiesDir: settings.policiesDir, escalateAfterMinutes: settings.incidents.escalateAfterMinutes });
-  return { settings, store, directory, library, notifier, bot, incidents };
+  const outbox = new Outbox(
+    { store, log, recipient: async (school, userId) => (await directory.getUser(school, userId))?.data, send: (_school, user, replies) => notifier.deliver(user, replies) },
+    options.delivery?.outbox,
+  );
+  const jobs = new Jobs({ store, log }, options.delivery?.jobs);
+  const queue = options.delivery?.featuresUseOutbox ? outbox : undefined;
+  const linkSecret = settings.linkSigningSecret ?? (await storedSecret(store, 'link-signing'));
+  const { bot, incidents, acks } = createBot({
+    store, directory, library, notifier, queue, jobs, log,
+    defaultSchool: settings.defaultSchool.id,
+    policiesDir: settings.policiesDir,
+    escalateAfterMinutes: settings.incidents.escalateAfterMinutes,
+    publicUrl: settings.publicUrl,
+    linkSecret,
+  });
+  return { settings, store, directory, library, notifier, bot, incidents, acks, outbox, jobs, linkSecret };
+}
+
+/**
+ * A secret generated once and kept in the store's global partition, so every instance (and every
+ * restart) signs links alike without anyone having to configure one.
+ */
+async function storedSecret(store: Store, name: string): Promise<string> {
+  const key = { kind: 'secret', school: GLOBAL_PARTITION, id: name };
+  const existing = await store.get<{ value: string }>(key);
+  if (existing) return existing.data.value;
+  try {
+    return (await store.create(key, { value: randomBytes(32).toString('base64url') })).data.value;
+  } catch (error) {
+    if (!isAppError(error, 'conflict')) throw error;
+    return (await store.get<{ value: string }>(key))!.data.value;
+  }
 }
 
 /**
@@ -67,25 +124,37 @@ export async function prepareDefaultSchool(core: CoreParts, log: Logger): Promis
   log.info({ added: report.added.length }, 'sample policies imported into the default school');
 }
 
-export async function createApp(settings: Settings, log: Logger, options: { store?: Store; now?: () => number } = {}): Promise<App> {
+export async function createApp(settings: Settings, log: Logger, options: { store?: Store; now?: () => number; delivery?: DeliveryOptions } = {}): Promise<App> {
   // The HTTP stack (restify, botbuilder, Bolt) is loaded here, not at the top: the command-line tools
   // that only need the core (schools, roles, policies, chat) then start in well under a second.
-  const [{ createServer }, { activitySchema, createTeamsChannel, messageActivitySchema }, { createSlackChannel }] = await Promise.all([
+  const [{ createServer }, { createTeamsChannel, validateActivity }, { createSlackChannel }] = await Promise.all([
     import('./server.ts'),
     import('./adapters/teams/teams-adapter.ts'),
     import('./adapters/slack/slack-channel.ts'),
   ]);
-  const core = await createCore(settings, log, options);
+  const core = await createCore(settings, log, { ...options, delivery: { featuresUseOutbox: true, ...options.delivery } });
   await prepareDefaultSchool(core, log);
   const { bot, store, notifier } = core;
-
+  // Schools, tenant mappings and policy indexes are kept current off the turn path (docs/data-model.md).
+  core.directory.startRefresh({ onError: (error) => log.warn({ err: { name: (error as Error).name } }, 'directory refresh failed') });
+  core.library.startRefresh({ onError: (error, school) => log.warn({ school, err: { name: (error as Error).name } }, 'policy index refresh failed') });
 
   const teams = settings.teams.enabled ? createTeamsChannel({ settings, bot, log }) : undefined;
   if (teams) {
     notifier.register('teams', teams.send);
     notifier.register('playground', teams.send);
   }
-  const slack = settings.slack ? createSlackChannel({ settings: settings.slack, bot, log }) : undefined;
+  const slack = settings.slack ? createSlackChannel({ settings: settings.slack, publicUrl: settings.publicUrl, bot, store, directory: core.directory, log }) : undefined;
+  if (slack) notifier.register('slack', slack.send);
+  // The browser playground (GET /): on outside production unless PLAYGROUND_ENABLED says otherwise.
+  const playground = settings.playground.enabled
+    ? (await import('./adapters/playground/playground.ts')).createPlayground({ settings, log, bot, directory: core.directory, teams })
+    : undefined;
+  if (playground) {
+    if (settings.production) log.warn('the playground is enabled in production (PLAYGROUND_ENABLED=true)');
+    notifier.register('playground', playground.send);
+    await playground.prepare();
+  }
 
   const server = createServer({
     log,
@@ -93,16 +162,15 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
     rateLimitPerMinute: settings.rateLimitPerMinute,
     teams: teams && {
       process: teams.process,
-      validate: (body) => {
-        const base = activitySchema.safeParse(body);
-        if (!base.success) return `Not a Bot Framework Activity: ${base.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`;
-        if (base.data.type !== 'message') return undefined;
-        const message = messageActivitySchema.safeParse(body);
-        return message.success ? undefined : `A message Activity needs ${message.error.issues.map((i) => `${i.path.join('.') || 'body'} (${i.message})`).join(', ')}`;
-      },
+      validate: validateActivity,
     },
     slack: slack?.requestListener as never,
+    extraRoutes: (server) => {
+      playground?.mount(server);
+      mountReadRoute(server, core);
+    },
   });
+  slack?.mountInstallRoutes(server);
 
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -114,6 +182,10 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
     });
     next();
   });
+
+  // Every server process sends the outbox and runs due jobs (leases keep instances from doing the
+  // same item twice); the first look for work is done before the app is handed out.
+  await Promise.all([core.outbox.start(), core.jobs.start()]);
 
   return {
     ...core,
@@ -130,7 +202,24 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
         drained = resolve;
         setTimeout(resolve, 10_000).unref();
       });
+      // Sends in flight finish (or are released) and running jobs end before the channels and the store go.
+      await Promise.all([core.outbox.stop(), core.jobs.stop()]);
+      await Promise.all([core.directory.stopRefresh(), core.library.stopRefresh()]);
+      await slack?.drain();
       await store.close();
     },
   };
+}
+
+/** GET /read/SCHOOL/DOC/HASH/USER/SIGNATURE: the policy page behind "Read the policy" (signed per person). */
+function mountReadRoute(server: import('restify').Server, core: CoreParts): void {
+  server.get('/read/:school/:docId/:hash/:userId/:signature', async (req: import('restify').Request, res: import('restify').Response) => {
+    const params = req.params as Record<string, string>;
+    const result = await handleReadRequest(
+      { library: core.library, acks: core.acks, linkSecret: core.linkSecret, schoolName: async (id) => (await core.directory.getSchool(id))?.name },
+      { school: params.school!, docId: params.docId!, hash: params.hash!, userId: params.userId!, signature: params.signature! },
+    );
+    res.writeHead(result.status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'", 'referrer-policy': 'no-referrer' });
+    res.end(result.html);
+  });
 }

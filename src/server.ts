@@ -21,6 +21,8 @@ export interface ServerOptions {
   /** Extra readiness checks (name, check) beyond the store. */
   readiness?: Array<{ name: string; check(): Promise<void> }>;
   rateLimitPerMinute: number;
+  /** Mounts further routes (the playground) after the standard ones. */
+  extraRoutes?: (server: Server) => void;
 }
 
 function sendError(res: Response, error: AppError): void {
@@ -112,6 +114,8 @@ export function createServer(options: ServerOptions): Server {
       });
     });
   }
+
+  options.extraRoutes?.(server);
 
   // Bytes that are not valid HTTP never reach restify (for example a Content-Length smaller than the
   // body, whose remainder then reads as a garbled next request). Node would answer a bare 400; answer

@@ -14,7 +14,10 @@ import { policyRoutes } from './features/policies.ts';
 import { qaRoutes } from './features/qa.ts';
 import { CaseBook } from './features/incidents/cases.ts';
 import { IncidentService, incidentRoutes } from './features/incidents/routes.ts';
-import type { JobScheduler } from '../delivery/types.ts';
+import type { JobScheduler, MessageQueue } from '../delivery/types.ts';
+import { DirectQueue } from '../delivery/direct-queue.ts';
+import { AcknowledgementService } from './features/acknowledgements/service.ts';
+import { acknowledgementRoutes } from './features/acknowledgements/routes.ts';
 import type { Notifier } from './notifier.ts';
 import { Router } from './router.ts';
 
@@ -28,20 +31,30 @@ export interface CoreServices {
   policiesDir: string;
   /** Durable timers; when absent, unacknowledged alerts are not escalated by time (only on failure). */
   jobs?: JobScheduler;
+  /** The durable outbox for proactive messages; when absent, features send directly through the notifier. */
+  queue?: MessageQueue;
   /** Minutes before an unacknowledged child-protection alert escalates to deputies and the headteacher. */
   escalateAfterMinutes?: number;
+  /** Base URL and secret of the signed "Read the policy" links. */
+  publicUrl?: string;
+  linkSecret?: string;
 }
 
-export function createBot(services: CoreServices): { bot: Bot; router: Router; audit: AuditLog; incidents: IncidentService; cases: CaseBook } {
+export function createBot(services: CoreServices): { bot: Bot; router: Router; audit: AuditLog; incidents: IncidentService; cases: CaseBook; acks: AcknowledgementService } {
   const audit = new AuditLog(services.store);
   const cases = new CaseBook(services.store);
   const incidentDeps = { ...services, cases, audit, escalateAfterMinutes: services.escalateAfterMinutes ?? 15 };
   const incidents = new IncidentService(incidentDeps);
   incidents.registerJobs();
+  // Broadcasts (acknowledgements, alerts, reminders) always go through a queue: the durable outbox
+  // in the server, or direct sending where no outbox worker runs (the terminal chat).
+  const queue = services.queue ?? new DirectQueue(services.notifier);
+  const acks = new AcknowledgementService({ ...services, queue, audit, publicUrl: services.publicUrl ?? 'http://localhost:3978', linkSecret: services.linkSecret ?? 'local-development-only' });
+  acks.registerJobs();
   const qa = qaRoutes({ ...services, audit, incidentSteps: immediateStepsReplies });
   const ask = qa.find((route) => route.name === 'qa.ask')!;
   const router = new Router(ask);
-  router.add(...coreRoutes(services), ...policyRoutes({ ...services, audit }), ...incidentRoutes(incidentDeps, incidents), ...qa);
+  router.add(...coreRoutes(services), ...policyRoutes({ ...services, audit }), ...incidentRoutes(incidentDeps, incidents), ...acknowledgementRoutes({ ...services, acks, queue, audit }), ...qa);
   const bot = new Bot({ store: services.store, directory: services.directory, router, defaultSchool: services.defaultSchool, log: services.log });
-  return { bot, router, audit, incidents, cases };
+  return { bot, router, audit, incidents, cases, acks };
 }

@@ -1,10 +1,21 @@
 /**
  * Schools, their platform mappings, and the people the bot has met (roles and the conversation
- * reference needed to message them later). Reads on the turn path are point reads, cached for at
- * most `roleCacheSeconds` so a revoked role stops working on every instance within a minute.
+ * reference needed to message them later).
+ *
+ * What a turn reads here, and how stale it may be:
+ * - users (roles): cached for at most `cacheSeconds` (ROLE_CACHE_SECONDS, at most 60), then read
+ *   again on the turn that needs them, so a role revoked on any instance stops working on every
+ *   instance within that time. Never served past it.
+ * - registered schools and tenant mappings (not security data: mappings are only ever added, and a
+ *   school's name or time zone may lag a little): once read, served from memory; while a background
+ *   refresher runs (`startRefresh`, started by the server) they are re-read off the turn path every
+ *   interval, so no turn ever reads them again. Without a refresher (command line, terminal chat)
+ *   they expire after `cacheSeconds` like users. A tenant or school that is not registered is
+ *   remembered for `cacheSeconds` only, so a registration elsewhere is seen within that time.
  */
 import { z } from 'zod';
 import { AppError, isAppError } from '../errors.ts';
+import { Refresher } from '../refresher.ts';
 import { GLOBAL_PARTITION, type Store, type StoredRecord } from '../store/store.ts';
 import { effectiveRoles, roleSchema, type Role } from './roles.ts';
 import type { Platform } from './inbound.ts';
@@ -41,26 +52,37 @@ const tenantKey = (platform: 'teams' | 'slack', tenantId: string) => ({ kind: 't
 const schoolKey = (id: string) => ({ kind: 'school', school: GLOBAL_PARTITION, id });
 const userKey = (school: string, userId: string) => ({ kind: 'user', school, id: userId });
 
-class TtlCache<V> {
-  #entries = new Map<string, { value: V; expires: number }>();
-  constructor(private readonly ttlMs: number, private readonly now: () => number) {}
-  get(key: string): V | undefined {
-    const entry = this.#entries.get(key);
-    if (!entry) return undefined;
-    if (entry.expires <= this.now()) {
-      this.#entries.delete(key);
-      return undefined;
-    }
-    return entry.value;
+/** A value read from the store, and when it was read. */
+interface Cached<V> {
+  value: V;
+  readAt: number;
+}
+
+/** A bounded map of values read from the store, each with the time it was read. */
+class ReadCache<V> {
+  readonly #entries = new Map<string, Cached<V>>();
+  constructor(private readonly now: () => number, private readonly maxEntries = 10_000) {}
+  get(key: string): Cached<V> | undefined {
+    return this.#entries.get(key);
   }
-  set(key: string, value: V): void {
-    if (this.ttlMs <= 0) return;
-    if (this.#entries.size > 10_000) this.#entries.clear();
-    this.#entries.set(key, { value, expires: this.now() + this.ttlMs });
+  set(key: string, value: V): Cached<V> {
+    if (this.#entries.size >= this.maxEntries && !this.#entries.has(key)) this.#entries.clear();
+    const entry = { value, readAt: this.now() };
+    this.#entries.set(key, entry);
+    return entry;
   }
   delete(key: string): void {
     this.#entries.delete(key);
   }
+  keys(): string[] {
+    return [...this.#entries.keys()];
+  }
+}
+
+/** A cached user record, with its conversation reference already serialised for the per-turn comparison. */
+interface CachedUser {
+  record: StoredRecord<UserRecord>;
+  referenceJson: string | undefined;
 }
 
 const tenantTaken = (platform: 'teams' | 'slack', tenant: string, school: string) =>
@@ -68,25 +90,87 @@ const tenantTaken = (platform: 'teams' | 'slack', tenant: string, school: string
 
 export class Directory {
   readonly #store: Store;
-  readonly #schools: TtlCache<School | null>;
-  readonly #tenants: TtlCache<string | null>;
-  readonly #users: TtlCache<StoredRecord<UserRecord>>;
+  readonly #now: () => number;
+  readonly #ttlMs: number;
+  readonly #schools: ReadCache<School | null>;
+  readonly #tenants: ReadCache<string | null>;
+  readonly #users: ReadCache<CachedUser>;
+  #refresher: Refresher | undefined;
+  #onRefreshError: ((error: unknown) => void) | undefined;
 
   constructor(store: Store, options: { cacheSeconds: number; now?: () => number }) {
     this.#store = store;
-    const now = options.now ?? Date.now;
-    const ttl = options.cacheSeconds * 1000;
-    this.#schools = new TtlCache(ttl, now);
-    this.#tenants = new TtlCache(ttl, now);
-    this.#users = new TtlCache(ttl, now);
+    this.#now = options.now ?? Date.now;
+    this.#ttlMs = options.cacheSeconds * 1000;
+    // Registered schools and mappings are few (one per school); users are bounded.
+    this.#schools = new ReadCache(this.#now);
+    this.#tenants = new ReadCache(this.#now);
+    this.#users = new ReadCache(this.#now);
+  }
+
+  #fresh(entry: Cached<unknown>): boolean {
+    return this.#now() - entry.readAt < this.#ttlMs;
+  }
+
+  /** A cached school or mapping may be used without a read: registered ones while the refresher keeps them current, anything else while fresh. */
+  #usable(entry: Cached<unknown> | undefined): entry is Cached<unknown> {
+    if (!entry) return false;
+    if (entry.value !== null && this.#refresher) return true;
+    return this.#fresh(entry);
+  }
+
+  /**
+   * Keeps registered schools and tenant mappings current in the background, so that no turn reads
+   * them once they are cached: every `intervalMs` (default ROLE_CACHE_SECONDS, 30 s when that is 0)
+   * each cached one is read again. Call `stopRefresh` before closing the store.
+   */
+  startRefresh(options: { intervalMs?: number; onError?: (error: unknown) => void } = {}): void {
+    void this.#refresher?.stop();
+    this.#onRefreshError = options.onError;
+    this.#refresher = new Refresher(() => this.refresh(), options.intervalMs ?? (this.#ttlMs > 0 ? this.#ttlMs : 30_000));
+  }
+
+  async stopRefresh(): Promise<void> {
+    const refresher = this.#refresher;
+    this.#refresher = undefined;
+    await refresher?.stop();
+  }
+
+  /** One refresh pass: re-reads every cached registered school and tenant mapping (point reads in `_global`). */
+  async refresh(): Promise<void> {
+    for (const id of this.#schools.keys()) {
+      if (this.#schools.get(id)?.value == null) continue; // unregistered: expires instead
+      try {
+        const record = await this.#store.get<School>(schoolKey(id));
+        this.#schools.set(id, record?.data ?? null);
+      } catch (error) {
+        this.#onRefreshError?.(error); // the cached school stands until a pass succeeds
+      }
+    }
+    for (const cacheKey of this.#tenants.keys()) {
+      if (this.#tenants.get(cacheKey)?.value == null) continue;
+      const [platform, ...rest] = cacheKey.split(':');
+      try {
+        const record = await this.#store.get<TenantMapping>(tenantKey(platform as 'teams' | 'slack', rest.join(':')));
+        this.#tenants.set(cacheKey, record?.data.school ?? null);
+      } catch (error) {
+        this.#onRefreshError?.(error);
+      }
+    }
   }
 
   async getSchool(id: string): Promise<School | undefined> {
     const cached = this.#schools.get(id);
-    if (cached !== undefined) return cached ?? undefined;
+    if (this.#usable(cached)) return (cached.value as School | null) ?? undefined;
     const record = await this.#store.get<School>(schoolKey(id));
-    this.#schools.set(id, record?.data ?? null);
+    this.#remember(this.#schools, id, record?.data ?? null);
     return record?.data;
+  }
+
+  /** Caches a school or mapping read; an absent one only when roles are cached at all (it is then remembered for `cacheSeconds`). */
+  #remember<V>(cache: ReadCache<V | null>, key: string, value: V | null): void {
+    if (value !== null || this.#ttlMs > 0) cache.set(key, value);
+    else cache.delete(key);
   }
 
   async listSchools(): Promise<School[]> {
@@ -97,9 +181,9 @@ export class Directory {
   async schoolForTenant(platform: 'teams' | 'slack', tenantId: string): Promise<string | undefined> {
     const cacheKey = `${platform}:${tenantId}`;
     const cached = this.#tenants.get(cacheKey);
-    if (cached !== undefined) return cached ?? undefined;
+    if (this.#usable(cached)) return (cached.value as string | null) ?? undefined;
     const record = await this.#store.get<TenantMapping>(tenantKey(platform, tenantId));
-    this.#tenants.set(cacheKey, record?.data.school ?? null);
+    this.#remember(this.#tenants, cacheKey, record?.data.school ?? null);
     return record?.data.school;
   }
 
@@ -132,12 +216,13 @@ export class Directory {
           const winner = await this.#store.get<TenantMapping>(tenantKey(platform, tenant));
           if (winner && winner.data.school !== input.id) throw tenantTaken(platform, tenant, winner.data.school);
         }
-        this.#tenants.delete(`${platform}:${tenant}`);
       }
+      // Every claimed mapping now names this school (mappings are only ever added, never moved).
+      for (const [platform, tenant] of claims) this.#tenants.set(`${platform}:${tenant}`, input.id);
       try {
         if (existing) await this.#store.replace(schoolKey(input.id), school, existing.etag);
         else await this.#store.create(schoolKey(input.id), school);
-        this.#schools.delete(input.id);
+        this.#schools.set(input.id, school);
         return school;
       } catch (error) {
         if (attempt < 3 && (isAppError(error, 'precondition_failed') || isAppError(error, 'conflict'))) continue;
@@ -148,12 +233,21 @@ export class Directory {
 
   /** The user as stored, or undefined when the bot has never met them and no role was granted. */
   async getUser(school: string, userId: string): Promise<StoredRecord<UserRecord> | undefined> {
-    const cacheKey = `${school}\u0000${userId}`;
-    const cached = this.#users.get(cacheKey);
-    if (cached) return cached;
+    return (await this.#user(school, userId))?.record;
+  }
+
+  /** The user from the cache while fresh (at most `cacheSeconds` old), otherwise one point read in the school's partition. */
+  async #user(school: string, userId: string): Promise<CachedUser | undefined> {
+    const cached = this.#users.get(`${school}\u0000${userId}`);
+    if (cached && this.#fresh(cached)) return cached.value;
     const record = await this.#store.get<UserRecord>(userKey(school, userId));
-    if (record) this.#users.set(cacheKey, record);
-    return record;
+    return record ? this.#rememberUser(school, record) : (this.#users.delete(`${school}\u0000${userId}`), undefined);
+  }
+
+  #rememberUser(school: string, record: StoredRecord<UserRecord>): CachedUser {
+    const user: CachedUser = { record, referenceJson: record.data.reference === undefined ? undefined : JSON.stringify(record.data.reference) };
+    if (this.#ttlMs > 0) this.#users.set(`${school}\u0000${record.id}`, user);
+    return user;
   }
 
   /**
@@ -161,9 +255,11 @@ export class Directory {
    * meeting, a new name, a new conversation reference), so a steady-state turn costs no write.
    */
   async noteUserSeen(school: string, seen: { id: string; platform: Platform; name?: string; reference?: unknown }): Promise<{ user: UserRecord; roles: Role[] }> {
-    let record = await this.getUser(school, seen.id);
+    let cached = await this.#user(school, seen.id);
+    const seenReferenceJson = seen.reference === undefined ? undefined : JSON.stringify(seen.reference);
     for (let attempt = 0; ; attempt++) {
-      const referenceChanged = seen.reference !== undefined && JSON.stringify(seen.reference) !== JSON.stringify(record?.data.reference);
+      const record = cached?.record;
+      const referenceChanged = seenReferenceJson !== undefined && seenReferenceJson !== cached?.referenceJson;
       const nameChanged = seen.name !== undefined && seen.name !== record?.data.name;
       if (record && !referenceChanged && !nameChanged) return { user: record.data, roles: effectiveRoles(record.data.roles) };
       const now = new Date().toISOString();
@@ -184,7 +280,8 @@ export class Directory {
         // once): read the stored one and try again, rather than failing the user's turn.
         if (attempt >= 3 || !(isAppError(error, 'precondition_failed') || isAppError(error, 'conflict') || isAppError(error, 'not_found'))) throw error;
         this.#users.delete(`${school}\u0000${seen.id}`);
-        record = await this.#store.get<UserRecord>(userKey(school, seen.id));
+        const stored = await this.#store.get<UserRecord>(userKey(school, seen.id));
+        cached = stored && this.#rememberUser(school, stored);
       }
     }
   }
@@ -225,7 +322,7 @@ export class Directory {
   async #saveUser(school: string, user: UserRecord, previous: StoredRecord<UserRecord> | undefined): Promise<StoredRecord<UserRecord>> {
     const key = userKey(school, user.id);
     const saved = previous ? await this.#store.replace(key, user, previous.etag) : await this.#store.create(key, user);
-    this.#users.set(`${school}\u0000${user.id}`, saved);
+    this.#rememberUser(school, saved);
     return saved;
   }
 }

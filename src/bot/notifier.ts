@@ -2,6 +2,7 @@
  * Proactive messages: the core says whom to tell and what; the adapter for that person's platform
  * knows how. Adapters register a sender per platform at wiring time.
  */
+import { DeliveryError } from '../delivery/types.ts';
 import type { Logger } from '../logger.ts';
 import type { Directory, UserRecord } from './directory.ts';
 import type { Platform } from './inbound.ts';
@@ -35,6 +36,23 @@ export class Notifier {
       this.log.warn({ err: { message: (error as Error).message }, platform: user.platform }, 'proactive message not delivered');
       return { userId: user.id, delivered: false, reason: (error as Error).message };
     }
+  }
+
+  /** Whether a proactive message can reach this person: a stored conversation on a connected platform. */
+  canReach(user: UserRecord): boolean {
+    return Boolean(user.reference) && this.#senders.has(user.platform);
+  }
+
+  /**
+   * For the outbox: sends, or throws a DeliveryError saying whether to retry. Adapters classify
+   * their platform's refusals; anything else they throw the outbox classifies by its HTTP status
+   * or network error code (src/delivery/classify.ts).
+   */
+  async deliver(user: UserRecord, replies: Reply[]): Promise<void> {
+    if (!user.reference) throw new DeliveryError('permanent', 'no conversation with this person yet');
+    const sender = this.#senders.get(user.platform);
+    if (!sender) throw new DeliveryError('permanent', `${user.platform} is not connected`);
+    await sender(user.reference, replies);
   }
 
   async sendToUserId(school: string, userId: string, replies: Reply[]): Promise<DeliveryResult> {

@@ -38,6 +38,8 @@ export interface EnqueueOptions {
   broadcastId?: string;
   /** Not sent before this time (scheduled sending). */
   notBefore?: Date;
+  /** What asked for it ("qa.escalation", "alert"), kept on the broadcast for reports. */
+  origin?: string;
 }
 
 export interface BroadcastProgress {
@@ -66,6 +68,8 @@ export interface Job<P = Record<string, unknown>> {
   kind: string;
   runAt: string;
   payload: P;
+  /** Which run this is (1 the first; more after the handler failed or its process died). Set by the runner. */
+  attempt?: number;
 }
 
 /** Durable timers: run once across instances, survive restarts. */

@@ -1,10 +1,16 @@
 /**
  * A school's policies in the store: every imported version kept (readable later), the current set,
  * coordinator-saved answers, and an in-memory search index per school rebuilt only when the set's
- * revision changes. The revision is re-read at most every `recheckMs`, so a question turn normally
- * costs no store operation here.
+ * revision changes.
+ *
+ * Keeping the index current costs a question turn nothing once the school's index is built: while a
+ * background refresher runs (`startRefresh`, started by the server) the set's revision is re-read
+ * off the turn path every interval (30 s), and a changed set is rebuilt there too. An import or a
+ * saved answer made through this instance rebuilds its index at once, inside that call. Without a
+ * refresher (command line, tests) the revision is re-read by `index()` at most every `recheckMs`.
  */
 import { isAppError } from '../errors.ts';
+import { Refresher } from '../refresher.ts';
 import type { Store } from '../store/store.ts';
 import { sectionsForIndex } from './load.ts';
 import type { PolicyDocument, PolicyMeta, PolicySection } from './markdown.ts';
@@ -59,11 +65,22 @@ const versionKey = (school: string, docId: string, hash: string) => ({ kind: 'po
 /** Saved answers are indexed as sections of this pseudo-document. */
 export const SAVED_ANSWER_DOC = 'coordinator-answers';
 
+interface CachedIndex {
+  revision: number;
+  index: PolicyIndex;
+  set: PolicySet;
+  checkedAt: number;
+}
+
 export class PolicyLibrary {
   readonly #store: Store;
   readonly #recheckMs: number;
   readonly #now: () => number;
-  readonly #cache = new Map<string, { revision: number; index: PolicyIndex; set: PolicySet; checkedAt: number }>();
+  readonly #cache = new Map<string, CachedIndex>();
+  /** Loads in progress, so concurrent first questions for a school build its index once. */
+  readonly #loading = new Map<string, Promise<CachedIndex>>();
+  #refresher: Refresher | undefined;
+  #onRefreshError: ((error: unknown, school: string) => void) | undefined;
 
   constructor(store: Store, options: { recheckMs?: number; now?: () => number } = {}) {
     this.#store = store;
@@ -107,7 +124,7 @@ export class PolicyLibrary {
       try {
         if (etag) await this.#store.replace(setKey(school), next, etag);
         else await this.#store.create(setKey(school), next);
-        this.#cache.delete(school);
+        await this.#afterChange(school);
         return report;
       } catch (error) {
         if (attempt < 3 && (isAppError(error, 'precondition_failed') || isAppError(error, 'conflict'))) continue;
@@ -144,7 +161,7 @@ export class PolicyLibrary {
       try {
         if (etag) await this.#store.replace(setKey(school), next, etag);
         else await this.#store.create(setKey(school), next);
-        this.#cache.delete(school);
+        await this.#afterChange(school);
         return;
       } catch (error) {
         if (attempt < 3 && (isAppError(error, 'precondition_failed') || isAppError(error, 'conflict'))) continue;
@@ -153,15 +170,71 @@ export class PolicyLibrary {
     }
   }
 
-  /** The school's search index, rebuilt when the policy set changed. */
+  /**
+   * The school's search index. Once built it is served from memory: kept current by the refresher
+   * when one runs, otherwise re-checked against the set's revision at most every `recheckMs`.
+   */
   async index(school: string): Promise<PolicyIndex> {
     const cached = this.#cache.get(school);
-    const now = this.#now();
-    if (cached && now - cached.checkedAt < this.#recheckMs) return cached.index;
+    if (cached && (this.#refresher || this.#now() - cached.checkedAt < this.#recheckMs)) return cached.index;
+    return (await this.#loadOnce(school)).index;
+  }
+
+  /**
+   * Keeps every built index current in the background: every `intervalMs` (default `recheckMs`,
+   * 30 s) one point read of each cached school's policy set, and a rebuild when its revision
+   * changed. Call `stopRefresh` before closing the store.
+   */
+  startRefresh(options: { intervalMs?: number; onError?: (error: unknown, school: string) => void } = {}): void {
+    void this.#refresher?.stop();
+    this.#onRefreshError = options.onError;
+    this.#refresher = new Refresher(() => this.refresh(), options.intervalMs ?? this.#recheckMs);
+  }
+
+  async stopRefresh(): Promise<void> {
+    const refresher = this.#refresher;
+    this.#refresher = undefined;
+    await refresher?.stop();
+  }
+
+  /** One refresh pass over every school whose index is built (what the refresher runs each interval). */
+  async refresh(): Promise<void> {
+    for (const school of [...this.#cache.keys()]) {
+      try {
+        await this.#loadOnce(school);
+      } catch (error) {
+        this.#onRefreshError?.(error, school); // the built index stands until a pass succeeds
+      }
+    }
+  }
+
+  /** After this instance changed a school's set: rebuild a built index now, so the next question pays nothing. */
+  async #afterChange(school: string): Promise<void> {
+    if (!this.#cache.has(school)) return; // never searched here (the command line): nothing to rebuild
+    try {
+      await this.#load(school);
+    } catch {
+      this.#cache.delete(school); // the change is saved; the next question rebuilds the index
+    }
+  }
+
+  #loadOnce(school: string): Promise<CachedIndex> {
+    let pending = this.#loading.get(school);
+    if (!pending) {
+      pending = this.#load(school).finally(() => this.#loading.delete(school));
+      this.#loading.set(school, pending);
+    }
+    return pending;
+  }
+
+  /** Reads the set (one point read) and, when its revision is not the one built, the versions it names, then builds the index. */
+  async #load(school: string): Promise<CachedIndex> {
     const { set } = await this.#readSet(school);
+    const now = this.#now();
+    const cached = this.#cache.get(school);
     if (cached && cached.revision === set.revision) {
       cached.checkedAt = now;
-      return cached.index;
+      return cached;
     }
     const versions = await Promise.all(Object.values(set.documents).map((entry) => this.getVersion(school, entry.docId, entry.hash)));
     const documents = versions.filter((v): v is PolicyVersion => v !== undefined).map((v) => ({ id: v.docId, title: v.title, meta: v.meta, sections: v.sections, hash: v.hash, version: v.version, source: '', warnings: [] }));
@@ -176,9 +249,12 @@ export class PolicyLibrary {
         version: answer.answeredAt.slice(0, 10),
       })),
     ];
-    const index = new PolicyIndex(sections);
-    this.#cache.set(school, { revision: set.revision, index, set, checkedAt: now });
-    return index;
+    const entry: CachedIndex = { revision: set.revision, index: new PolicyIndex(sections), set, checkedAt: now };
+    // Two loads may overlap (a refresh pass and an import here): the newer revision stays.
+    const current = this.#cache.get(school);
+    if (current && current.revision > entry.revision) return current;
+    this.#cache.set(school, entry);
+    return entry;
   }
 
   /** A saved answer by its section id, for citing who answered and when. */

@@ -11,6 +11,102 @@
 import MiniSearch, { type SearchResult } from 'minisearch';
 import { expandQuery, processTerm, terms, tokenize } from './text.ts';
 
+type IndexedDocument = IndexedSection & { context: string; body: string };
+type TermIndex = MiniSearch<IndexedDocument>['_index'];
+type FieldTermData = NonNullable<ReturnType<TermIndex['get']>>;
+
+/** Distinct query terms remembered per index (their prefix and typo expansions); past this the memory starts again. */
+const EXPANSION_MEMO_LIMIT = 20_000;
+/** (Term, section) results remembered per index, about 200 bytes each; past this the memory starts again. */
+const TERM_RESULT_MEMO_LIMIT = 100_000;
+
+/**
+ * MiniSearch over a fixed set of sections, made cheaper per question without changing a result.
+ *
+ * Nothing is added after indexing, so what a query term contributes depends only on the term (and
+ * the search options, which are the same on every search): the index terms it reaches by prefix or
+ * by typo tolerance (MiniSearch walks its radix tree for each, on every search) and the scores they
+ * give each section. Both are remembered per term. What is remembered is exactly what MiniSearch
+ * computed, in the same order, so every sum is made of the same numbers in the same order: scores
+ * and ranking are unchanged to the last bit (test/policies/search-memo.test.ts compares every
+ * labelled question with and without). If a MiniSearch release no longer has the internals used
+ * here, the search simply runs without remembering.
+ */
+class SectionSearch extends MiniSearch<IndexedDocument> {
+  /** Call once every section is added; adding or removing documents afterwards is not supported. */
+  rememberTermExpansions(): void {
+    const terms: TermIndex = this._index;
+    if (typeof terms?.fuzzyGet !== 'function' || typeof terms.atPrefix !== 'function') return;
+    const walkFuzzy = terms.fuzzyGet.bind(terms);
+    const walkPrefix = terms.atPrefix.bind(terms);
+    const fuzzy = new Map<string, Array<[string, [FieldTermData, number]]>>();
+    const prefix = new Map<string, Array<[string, FieldTermData]>>();
+    terms.fuzzyGet = (key: string, maxEditDistance: number) => {
+      const memoKey = `${maxEditDistance}\u0000${key}`;
+      let entries = fuzzy.get(memoKey);
+      if (!entries) {
+        if (fuzzy.size >= EXPANSION_MEMO_LIMIT) fuzzy.clear();
+        entries = [...walkFuzzy(key, maxEditDistance)];
+        fuzzy.set(memoKey, entries);
+      }
+      // A fresh Map each time: MiniSearch deletes from it the terms it scores as prefix matches.
+      return new Map(entries);
+    };
+    // MiniSearch only iterates what atPrefix returns (when searching): the remembered entries serve.
+    terms.atPrefix = ((key: string) => {
+      let entries = prefix.get(key);
+      if (!entries) {
+        if (prefix.size >= EXPANSION_MEMO_LIMIT) prefix.clear();
+        entries = [...walkPrefix(key)];
+        prefix.set(key, entries);
+      }
+      return entries;
+    }) as unknown as TermIndex['atPrefix'];
+  }
+
+  /**
+   * Remembers what each query term scores (MiniSearch's per-term result: document, score, matched
+   * terms), for the searches `variantOf` recognises (it names the options a search was made with, or
+   * returns undefined for options it does not know: those are not remembered). Every use gets a fresh
+   * copy, since MiniSearch adds the terms' results together in place; the copy holds the same numbers,
+   * in the same order, so the sums and the ranking are unchanged.
+   */
+  rememberTermResults(variantOf: (options: Record<string, unknown>) => string | undefined): void {
+    type TermResult = { score: number; terms: string[]; match: Record<string, string[]> };
+    type Spec = { term: string; fuzzy: boolean | number; prefix: boolean; termBoost: number };
+    const self = this as unknown as { executeQuerySpec?(query: Spec, options: Record<string, unknown>): Map<number, TermResult> };
+    if (typeof self.executeQuerySpec !== 'function') return;
+    const execute = self.executeQuerySpec.bind(this);
+    const memo = new Map<string, Array<[number, TermResult]>>();
+    const askedOnce = new Set<string>();
+    let remembered = 0;
+    self.executeQuerySpec = (query, options) => {
+      const variant = variantOf(options);
+      if (variant === undefined) return execute(query, options);
+      const key = `${variant}\u0000${query.term}\u0000${query.fuzzy}\u0000${query.prefix}\u0000${query.termBoost}`;
+      let entries = memo.get(key);
+      if (!entries) {
+        // A term seen for the first time is not copied: most one-off terms are never asked again.
+        if (!askedOnce.has(key)) {
+          if (askedOnce.size >= EXPANSION_MEMO_LIMIT) askedOnce.clear();
+          askedOnce.add(key);
+          return execute(query, options);
+        }
+        entries = [...execute(query, options)];
+        if (remembered + entries.length > TERM_RESULT_MEMO_LIMIT) {
+          memo.clear();
+          remembered = 0;
+        }
+        memo.set(key, entries);
+        remembered += entries.length;
+      }
+      const results = new Map<number, TermResult>();
+      for (const [docId, result] of entries) results.set(docId, { score: result.score, terms: result.terms.slice(), match: { ...result.match } });
+      return results;
+    };
+  }
+}
+
 export interface IndexedSection {
   id: string;
   docId: string;
@@ -85,19 +181,24 @@ export type RankingTuning = typeof rankingTuning;
 
 export class PolicyIndex {
   readonly sections: ReadonlyMap<string, IndexedSection>;
-  readonly #search: MiniSearch<IndexedSection & { context: string; body: string }>;
+  readonly #search: SectionSearch;
   readonly #documentFrequency = new Map<string, number>();
   readonly #headingTerms = new Map<string, Set<string>>();
   readonly #sectionTerms = new Map<string, Set<string>>();
   readonly #count: number;
 
   readonly #tuning: RankingTuning;
+  /** The options every search passes (the same objects each time, so remembered term results can be recognised). */
+  readonly #searchOptions: { boost: RankingTuning['boost']; bm25: RankingTuning['bm25']; weights: { fuzzy: number; prefix: number } };
+  readonly #boostProcedures = (id: unknown): number => (this.sections.get(id as string)?.procedure ? 1.6 : 1);
 
-  constructor(sections: IndexedSection[], tuning: RankingTuning = rankingTuning) {
+  /** `remember: false` searches without remembering per-term work (for the test that proves it changes nothing). */
+  constructor(sections: IndexedSection[], tuning: RankingTuning = rankingTuning, options: { remember?: boolean } = {}) {
     this.#tuning = tuning;
+    this.#searchOptions = { boost: tuning.boost, bm25: tuning.bm25, weights: { fuzzy: tuning.fuzzyWeight, prefix: tuning.prefixWeight } };
     this.sections = new Map(sections.map((section) => [section.id, section]));
     this.#count = sections.length;
-    this.#search = new MiniSearch({
+    this.#search = new SectionSearch({
       idField: 'id',
       fields: ['heading', 'context', 'body'],
       storeFields: [],
@@ -112,6 +213,15 @@ export class PolicyIndex {
         body: section.text,
       })),
     );
+    if (options.remember !== false) {
+      this.#search.rememberTermExpansions();
+      // Only searches made by #rank are remembered: the same option objects, with or without the procedure boost.
+      this.#search.rememberTermResults((searchOptions) =>
+        searchOptions.boost === this.#searchOptions.boost && searchOptions.bm25 === this.#searchOptions.bm25 && searchOptions.weights === this.#searchOptions.weights && searchOptions.fields === undefined && searchOptions.maxFuzzy === 6
+          ? searchOptions.boostDocument === undefined ? 'plain' : searchOptions.boostDocument === this.#boostProcedures ? 'procedures' : undefined
+          : undefined,
+      );
+    }
     for (const section of sections) {
       const all = new Set([...terms(section.heading), ...terms(section.parentHeading ?? ''), ...terms(section.docTitle), ...terms(section.text)]);
       this.#sectionTerms.set(section.id, all);
@@ -156,13 +266,11 @@ export class PolicyIndex {
     const typed = new Set(queryTerms);
     const expansion = expandQuery(question);
     const results = this.#search.search(expansion ? `${question} ${expansion}` : question, {
+      ...this.#searchOptions,
       boostTerm: (term) => (typed.has(term) ? 1 : this.#tuning.expansionWeight),
-      boost: this.#tuning.boost,
-      bm25: this.#tuning.bm25,
       fuzzy: (term) => (term.length >= 5 ? 0.2 : false),
       prefix: (term) => term.length >= 4,
-      weights: { fuzzy: this.#tuning.fuzzyWeight, prefix: this.#tuning.prefixWeight },
-      boostDocument: options.preferProcedure ? (id) => (this.sections.get(id as string)?.procedure ? 1.6 : 1) : undefined,
+      boostDocument: options.preferProcedure ? this.#boostProcedures : undefined,
     });
     return results.length > 0 ? { queryTerms, results } : undefined;
   }

@@ -101,8 +101,22 @@ export function tokenize(input: string): string[] {
     .filter(Boolean);
 }
 
+/** Tokens already turned into terms (a pure function of the token, so remembering it changes nothing). */
+const termOfToken = new Map<string, string | null>();
+const TERM_MEMO_LIMIT = 50_000;
+
 /** One raw token to its search term, or null for a stop word. */
 export function processTerm(token: string): string | null {
+  let term = termOfToken.get(token);
+  if (term === undefined) {
+    term = termFor(token);
+    if (termOfToken.size >= TERM_MEMO_LIMIT) termOfToken.clear();
+    termOfToken.set(token, term);
+  }
+  return term;
+}
+
+function termFor(token: string): string | null {
   const lower = token.toLowerCase();
   if (lower.length < 2 && !/^[0-9]$/.test(lower)) return null;
   const mapped = synonyms[lower] ?? lower;

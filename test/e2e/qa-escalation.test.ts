@@ -31,15 +31,26 @@ afterAll(async () => {
 const conversationOf = (userId: string) => `a:conv-${userId}`;
 const names: Record<string, string> = { 'coord-1': 'Casey Coordinator', 'teacher-1': 'Tess Teacher', 'teacher-2': 'Theo Teacher', 'teacher-3': 'Tara Teacher' };
 
+/** Resolves once the outbox has nothing left to send for the school (every item delivered or failed). */
+async function outboxSettled(timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await running.app.outbox.settled(SCHOOL))) {
+    if (Date.now() > deadline) throw new Error('the outbox did not settle');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /**
  * Posts one Activity from a user and returns every activity the bot sent during that turn (to
- * anyone: replies and proactive messages), once the turn is over.
+ * anyone: replies and proactive messages), once the turn is over and the outbox has delivered what
+ * the turn enqueued (proactive messages go through the durable outbox, in the background).
  */
 async function send(userId: string, message: { text?: string; value?: Record<string, unknown> }): Promise<CapturedActivity[]> {
   const before = connector.activities.length;
   const response = await running.post('/api/messages', messageActivity({ serviceUrl: connector.url, userId, userName: names[userId], ...message }));
   expect(response.status).toBe(200);
-  // The response comes once the turn (and every send it made) has finished.
+  // The response comes once the turn (and every reply it made) has finished; proactive messages follow.
+  await outboxSettled();
   return connector.activities.slice(before);
 }
 
@@ -264,13 +275,35 @@ describe('the coordinator\'s side', () => {
   });
 
   // A refused proactive send (Teams 403: the bot was blocked) must not be reported as delivered.
-  it('tells the teacher honestly when the coordinator\'s chat refuses the message (Teams 403: bot blocked)', async () => {
+  // The escalation goes through the outbox, after the teacher's reply: the teacher hears it was sent
+  // to the coordinator, and the refusal is recorded against the escalation, once, never retried.
+  it('records the coordinator\'s refusal (Teams 403: bot blocked) as undeliverable, once, without retrying', async () => {
     const card = await askUncovered('teacher-1', 'which room is the staff yoga class in');
+    // The outbox is held while the teacher's turn runs, so the refusal meets the coordinator's message.
+    await running.app.outbox.stop();
+    const before = connector.activities.length;
+    const response = await running.post('/api/messages', messageActivity({ serviceUrl: connector.url, userId: 'teacher-1', userName: names['teacher-1'], value: action(card, 'Ask the coordinator').data }));
+    expect(response.status).toBe(200);
+    expect(textsTo(connector.activities.slice(before), 'teacher-1').join('\n')).toMatch(/I've sent your question to the e-safety coordinator/);
     // 403, as Teams answers when the person has blocked or removed the bot (not retried, unlike a 5xx).
     connector.failNext(403, 1);
-    const escalated = await send('teacher-1', { value: action(card, 'Ask the coordinator').data });
-    expect(to(escalated, 'coord-1').map((a) => a.activity.text ?? '').join('\n')).not.toMatch(/Sorry, something went wrong/);
-    expect(textsTo(escalated, 'teacher-1').join('\n')).toMatch(/couldn't reach one in chat just now/);
+    await running.app.outbox.start();
+    await outboxSettled();
+    const escalated = connector.activities.slice(before);
+    expect(to(escalated, 'coord-1')).toEqual([]);
+    expect(escalated.map((a) => a.activity.text ?? '').join('\n')).not.toMatch(/Sorry, something went wrong/);
+
+    const escalation = (await escalations()).find((e) => e.question === 'which room is the staff yoga class in')!;
+    // Every coordinator is enqueued; those the bot has never talked to (here the playground's, if
+    // the playground is on) are recorded as unreachable up front and fail with that reason.
+    expect(escalation.delivery).toMatchObject({ broadcastId: escalation.id });
+    expect(escalation.delivery!.unreachable).not.toContain('coord-1');
+    const progress = await running.app.outbox.progress(SCHOOL, escalation.id);
+    expect(progress).toMatchObject({ total: escalation.delivery!.coordinators, delivered: 0, failed: escalation.delivery!.coordinators, pending: 0, inflight: 0 });
+    expect(progress.failures).toContainEqual({ recipient: 'coord-1', reason: expect.stringMatching(/blocked the bot/) });
+    for (const id of escalation.delivery!.unreachable) expect(progress.failures).toContainEqual({ recipient: id, reason: 'no conversation with this person yet' });
+    const items = await running.app.store.list<{ recipient: string; attempts: number; status: number }>('outbox', SCHOOL, { idPrefix: `${escalation.id}:` });
+    expect(items.find((item) => item.data.recipient === 'coord-1')!.data).toMatchObject({ attempts: 1, status: 403 });
   });
 });
 

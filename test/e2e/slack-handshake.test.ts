@@ -7,7 +7,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startApp, type RunningApp } from '../helpers/app.ts';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
+import { blocksText, startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
 import { memoryLog } from '../helpers/memory-log.ts';
 
 const signingSecret = randomBytes(16).toString('hex');
@@ -91,8 +91,11 @@ describe('POST /slack/events', () => {
     expect(Date.now() - started).toBeLessThan(3000);
     const posts = (await slack.waitFor('chat.postMessage', before + 1)).slice(before);
     expect(posts[0]!.body).toMatchObject({ channel: 'D0TEST' });
-    expect(String(posts[0]!.body.text)).toMatch(/User id: U0TEACHER/);
-    expect(String(posts[0]!.body.text)).toMatch(/Slack School \(slack-school\)/);
+    // The card as Block Kit: the header, and the facts as fields.
+    const shown = blocksText(posts[0]!.body.blocks);
+    expect(posts[0]!.body.blocks[0]).toMatchObject({ type: 'header', text: { type: 'plain_text', text: 'Who you are to me' } });
+    expect(shown).toMatch(/\*User id\*\nU0TEACHER/);
+    expect(shown).toMatch(/Slack School \(slack-school\)/);
     expect(posts[0]!.authorization).toBe('Bearer xoxb-test');
   });
 
@@ -106,7 +109,7 @@ describe('POST /slack/events', () => {
     });
     expect(response.status).toBe(200);
     const posts = (await slack.waitFor('chat.postMessage', before + 1)).slice(before);
-    expect(String(posts[0]!.body.text)).toMatch(/not set up yet/);
+    expect(blocksText(posts[0]!.body.blocks)).toMatch(/not set up yet/);
     expect(await running.app.store.list('user', 'slack-school')).toHaveLength(1);
   });
 

@@ -21,6 +21,7 @@ import type { PlatformSender } from '../../bot/notifier.ts';
 import type { Reply } from '../../bot/reply.ts';
 import type { Settings } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
+import { classifyDeliveryFailure } from '../../delivery/classify.ts';
 import { renderAdaptiveCard } from './adaptive-card.ts';
 
 /** The fields a turn needs; anything else in an Activity passes through untouched. */
@@ -57,6 +58,45 @@ export const messageActivitySchema = activitySchema.extend({
   locale: optionalText,
   entities: z.array(z.looseObject({ type: optionalText })).optional(),
 });
+
+/**
+ * Why a body posted to /api/messages cannot be a turn, or undefined when it can: the Activity
+ * schemas above, worded for the 400 response. Nearly every body is a well-formed Activity, so the
+ * fields are first checked by hand, strictly (anything the hand check is unsure of, the schemas
+ * decide, and word the refusal): what the hand check accepts, the schemas accept too.
+ */
+export function validateActivity(body: unknown): string | undefined {
+  if (plainlyValid(body)) return undefined;
+  const base = activitySchema.safeParse(body);
+  if (!base.success) return `Not a Bot Framework Activity: ${base.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`;
+  if (base.data.type !== 'message') return undefined;
+  const message = messageActivitySchema.safeParse(body);
+  return message.success ? undefined : `A message Activity needs ${message.error.issues.map((i) => `${i.path.join('.') || 'body'} (${i.message})`).join(', ')}`;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isOptionalText = (value: unknown): boolean => value === undefined || typeof value === 'string';
+const isId = (value: unknown): boolean => typeof value === 'string' && value.length > 0;
+/** http(s), no whitespace anywhere (so nothing for the schema to trim or strip), and parseable. */
+const isHttpUrl = (value: unknown): boolean => typeof value === 'string' && /^https?:\/\/\S+$/.test(value) && URL.canParse(value);
+
+/** The schemas' checks by hand, for the common case; false means "let the schemas decide", not "invalid". */
+function plainlyValid(body: unknown): boolean {
+  if (!isRecord(body) || !isId(body.type) || !isOptionalText(body.channelId)) return false;
+  const { conversation, from } = body;
+  if (body.type !== 'message') {
+    return (body.serviceUrl === undefined || isHttpUrl(body.serviceUrl))
+      && (conversation === undefined || (isRecord(conversation) && isId(conversation.id)))
+      && (from === undefined || (isRecord(from) && isId(from.id)));
+  }
+  const { recipient, entities } = body;
+  return isHttpUrl(body.serviceUrl)
+    && isRecord(conversation) && isId(conversation.id) && isOptionalText(conversation.tenantId) && isOptionalText(conversation.conversationType) && isOptionalText(conversation.name)
+    && isRecord(from) && isId(from.id) && isOptionalText(from.aadObjectId) && isOptionalText(from.name) && isOptionalText(from.role)
+    && (recipient === undefined || (isRecord(recipient) && typeof recipient.id === 'string' && isOptionalText(recipient.name) && isOptionalText(recipient.role)))
+    && isOptionalText(body.text) && isOptionalText(body.locale)
+    && (entities === undefined || (Array.isArray(entities) && entities.every((entity) => isRecord(entity) && isOptionalText(entity.type))));
+}
 
 export function toActivities(replies: Reply[]): Partial<Activity>[] {
   return replies.map((reply) =>
@@ -152,15 +192,27 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
     send: async (reference, replies) => {
       // The adapter's turn-error handler would swallow a refusal (and post an apology into the
       // recipient's chat); catch it inside the turn and rethrow so the caller records a failure.
+      // What is thrown is a DeliveryError classified from the connector's status and Retry-After
+      // (429 throttled; 412, 5xx and network transient; 401, 403, 404 and the rest permanent).
       let refusal: unknown;
-      await adapter.continueConversationAsync(settings.teams.appId ?? '', reference as Partial<ConversationReference>, async (context) => {
-        try {
-          await context.sendActivities(toActivities(replies));
-        } catch (error) {
-          refusal = error;
-        }
-      });
-      if (refusal) throw refusal;
+      try {
+        await adapter.continueConversationAsync(settings.teams.appId ?? '', reference as Partial<ConversationReference>, async (context) => {
+          // The connector client retries 429 and 5xx three times by itself (each waiting Retry-After):
+          // for a proactive send the outbox decides instead (one pause for the whole school), so the
+          // client made for this one send gets no retry policy.
+          const client = context.turnState.get(context.adapter.ConnectorClientKey) as { client?: { pipeline?: { removePolicy(options: { phase: 'Retry' }): unknown } } } | undefined;
+          client?.client?.pipeline?.removePolicy({ phase: 'Retry' });
+          try {
+            await context.sendActivities(toActivities(replies));
+          } catch (error) {
+            refusal = error;
+          }
+        });
+      } catch (error) {
+        // Before any send: a reference the adapter cannot use, or credentials it cannot get.
+        refusal ??= error;
+      }
+      if (refusal) throw classifyDeliveryFailure('Teams', refusal);
     },
   };
 }

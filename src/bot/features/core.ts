@@ -15,7 +15,8 @@ export function coreRoutes(deps: { directory: Directory }): Route[] {
   return [
     {
       name: 'core.help',
-      matchText: (input) => /^\/?(help|menu|commands|\?|hi|hello|hey|start)[.!]?$/i.test(input.trim()) || input.trim() === '',
+      // "ask" is what Teams sends for the manifest's "ask" command before the question is typed.
+      matchText: (input) => /^\/?(help|menu|commands|\?|hi|hello|hey|start|ask)[.!]?$/i.test(input.trim()) || input.trim() === '',
       handle: async (turn) => [
         card({
           kind: 'core.help',
@@ -28,8 +29,10 @@ export function coreRoutes(deps: { directory: Directory }): Route[] {
               items: [
                 'Ask a question: just type it, and I quote the policy that answers it.',
                 'Report a concern or incident: type "report an incident".',
+                'my acknowledgements: policies waiting for you to read and accept.',
                 'whoami: your id, school and roles.',
-                ...(turn.roles.includes('coordinator') ? ['Coordinators: "roles grant USER ROLE", "roles revoke USER ROLE", "roles list", "policies", "policies import", "questions report".'] : []),
+                ...(turn.roles.includes('coordinator') ? ['Coordinators: "roles grant USER ROLE", "roles revoke USER ROLE", "roles list", "groups set USER teaching", "policies", "policies import", "policies publish DOC due YYYY-MM-DD", "acks status DOC", "alert [critical] TEXT", "questions report", "reviews".'] : []),
+                ...(turn.roles.some((r) => ['dsl', 'deputy-dsl', 'management', 'headteacher', 'chair-of-governors'].includes(r)) ? ['Cases: "cases", "case INC-YYYY-NNNN", "governors report".'] : []),
               ],
             },
           ],

@@ -13,6 +13,7 @@ import type { Store } from '../../store/store.ts';
 import type { AuditLog } from '../audit.ts';
 import type { Directory } from '../directory.ts';
 import type { Notifier } from '../notifier.ts';
+import type { MessageQueue } from '../../delivery/types.ts';
 import { card, text, type Card, type Reply } from '../reply.ts';
 import { hasPermission, requirePermission } from '../roles.ts';
 import type { Route } from '../router.ts';
@@ -42,6 +43,12 @@ export interface EscalationRecord {
   answeredBy?: string;
   answeredAt?: string;
   saved?: boolean;
+  /**
+   * How the question went to the coordinators, when sent through the outbox: its broadcast (the
+   * escalation's id; progress and permanent failures are there) and those who could not be reached
+   * at all (no conversation with the bot yet, or their platform is not connected).
+   */
+  delivery?: { broadcastId: string; coordinators: number; unreachable: string[] };
 }
 
 /** Longest quote shown in a card; the full section is one button away. */
@@ -52,6 +59,8 @@ export interface QaDeps {
   library: PolicyLibrary;
   directory: Directory;
   notifier: Notifier;
+  /** The durable outbox; without it the escalation is sent directly and waited for. */
+  queue?: MessageQueue;
   audit: AuditLog;
   /** The immediate steps shown before anything else when a message reads as a report. */
   incidentSteps: (turn: Turn) => Reply[];
@@ -104,7 +113,8 @@ export function qaRoutes(deps: QaDeps): Route[] {
   const logQuestion = async (turn: Turn, decision: AnswerDecision): Promise<QuestionRecord> => {
     const record: QuestionRecord = {
       id: `${new Date().toISOString()}-${randomUUID().slice(0, 8)}`,
-      question: turn.inbound.text ?? '',
+      // A message that reads as a report may be a disclosure: its words belong in a case, not the question log.
+      question: decision.intent === 'incident' ? '' : (turn.inbound.text ?? ''),
       askedBy: turn.user.id,
       askedAt: new Date().toISOString(),
       intent: decision.intent,
@@ -193,11 +203,26 @@ export function qaRoutes(deps: QaDeps): Route[] {
         if (isAppError(error, 'precondition_failed')) return [text('This question is already with the coordinator; their answer will come to you here.')];
         throw error;
       }
-      await store.create(escalationKey(turn.school.id, escalation.id), escalation);
       const coordinators = await directory.usersWithRole(turn.school.id, ['coordinator']);
-      const results = await Promise.all(coordinators.map((coordinator) => notifier.sendToUser(coordinator, [card(escalationCard(escalation, turn.user.name))])));
-      const delivered = results.filter((r) => r.delivered).length;
-      turn.log.info({ coordinators: coordinators.length, delivered }, 'question escalated');
+      const message = [card(escalationCard(escalation, turn.user.name))];
+      let delivered: number;
+      if (deps.queue) {
+        // Through the outbox: sent in the background, retried, within the platform's limits. The
+        // coordinators who cannot be reached are enqueued too, so the outbox records each of them as
+        // undeliverable, with the reason, under this escalation's broadcast.
+        const unreachable = coordinators.filter((coordinator) => !notifier.canReach(coordinator)).map((coordinator) => coordinator.id);
+        escalation.delivery = { broadcastId: escalation.id, coordinators: coordinators.length, unreachable };
+        await store.create(escalationKey(turn.school.id, escalation.id), escalation);
+        if (coordinators.length > 0) {
+          await deps.queue.enqueue(turn.school.id, coordinators.map((coordinator) => ({ recipient: coordinator.id, replies: message })), { broadcastId: escalation.id, origin: 'qa.escalation' });
+        }
+        delivered = coordinators.length - unreachable.length;
+      } else {
+        await store.create(escalationKey(turn.school.id, escalation.id), escalation);
+        const results = await Promise.all(coordinators.map((coordinator) => notifier.sendToUser(coordinator, message)));
+        delivered = results.filter((r) => r.delivered).length;
+      }
+      turn.log.info({ coordinators: coordinators.length, reachable: delivered, queued: Boolean(deps.queue) }, 'question escalated');
       if (delivered === 0) {
         return [text("I've saved your question for the e-safety coordinator, but I couldn't reach one in chat just now. It is waiting for them and their answer will come to you here.")];
       }
