@@ -9,7 +9,9 @@ import { isAppError } from './errors.ts';
 import { GLOBAL_PARTITION } from './store/store.ts';
 import { Directory } from './bot/directory.ts';
 import { Notifier } from './bot/notifier.ts';
-import { Jobs, type JobsOptions } from './delivery/jobs.ts';
+import { Jobs, recurring, type JobsOptions } from './delivery/jobs.ts';
+import { sendReviewReminders } from './bot/features/acknowledgements/reviews.ts';
+import { defaultRetention } from './bot/features/incidents/reports.ts';
 import { Outbox, type OutboxOptions } from './delivery/outbox.ts';
 import type { Settings } from './config.ts';
 import type { Logger } from './logger.ts';
@@ -183,6 +185,7 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
     next();
   });
 
+  await scheduleRecurringWork(core);
   // Every server process sends the outbox and runs due jobs (leases keep instances from doing the
   // same item twice); the first look for work is done before the app is handed out.
   await Promise.all([core.outbox.start(), core.jobs.start()]);
@@ -222,4 +225,33 @@ function mountReadRoute(server: import('restify').Server, core: CoreParts): void
     res.writeHead(result.status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'", 'referrer-policy': 'no-referrer' });
     res.end(result.html);
   });
+}
+
+/**
+ * The school's recurring work, as durable jobs: policy review reminders on school-day mornings and
+ * the nightly incident retention sweep. `ensure` is idempotent, so every start-up may call it.
+ */
+async function scheduleRecurringWork(core: CoreParts): Promise<void> {
+  const timeZone = async (school: string) => (await core.directory.getSchool(school))?.timeZone ?? 'Europe/London';
+  const reviews = recurring(core.jobs, {
+    kind: 'reviews.remind',
+    timeZone,
+    handler: async (job) => {
+      const school = await core.directory.getSchool(job.school);
+      if (school) await sendReviewReminders({ store: core.store, library: core.library, directory: core.directory, queue: core.outbox }, school, new Date());
+    },
+  });
+  const retention = recurring(core.jobs, {
+    kind: 'incidents.retention',
+    pattern: '0 2 * * *',
+    workingHours: false,
+    timeZone,
+    handler: async (job) => {
+      await core.incidents.applyRetention(job.school, { ...defaultRetention, ...core.settings.incidents.retentionOverrides }, new Date());
+    },
+  });
+  for (const school of await core.directory.listSchools()) {
+    await reviews.ensure(school.id);
+    await retention.ensure(school.id);
+  }
 }

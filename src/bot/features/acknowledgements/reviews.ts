@@ -6,6 +6,7 @@ import type { PolicyLibrary } from '../../../policies/library.ts';
 import type { MessageQueue } from '../../../delivery/types.ts';
 import type { Store } from '../../../store/store.ts';
 import { isAppError } from '../../../errors.ts';
+import { inWorkingHours } from '../../../delivery/jobs.ts';
 import type { Directory } from '../../directory.ts';
 import { card } from '../../reply.ts';
 import { roleSchema } from '../../roles.ts';
@@ -23,13 +24,6 @@ export function reviewStatus(review: string | undefined, now: Date): { label: st
   return { label: `review due ${review}`, daysLeft: days };
 }
 
-/** Working hours (Monday to Friday, 8:00 to 17:00) in the school's time zone. */
-export function inWorkingHours(now: Date, timeZone: string): boolean {
-  const parts = new Intl.DateTimeFormat('en-GB', { timeZone, weekday: 'short', hour: 'numeric', hour12: false }).formatToParts(now);
-  const weekday = parts.find((p) => p.type === 'weekday')?.value ?? 'Mon';
-  const hour = Number(parts.find((p) => p.type === 'hour')?.value ?? '12');
-  return !['Sat', 'Sun'].includes(weekday) && hour >= 8 && hour < 17;
-}
 
 /**
  * Sends each due reminder once: a marker record per document version, threshold (and week while
