@@ -69,6 +69,11 @@ export class Bot {
 
   async #turn(inbound: Inbound, log: Logger): Promise<Reply[]> {
     const { directory, store } = this.options;
+    if ((inbound.attachmentCount ?? 0) > 0) {
+      // Never collect images: a report of nudes or illegal content must not put copies anywhere.
+      log.info({ attachments: inbound.attachmentCount }, 'attachment refused');
+      return [text('I never accept images, videos or files, and I have not kept the one you sent. For a report, describe what you saw instead, and never copy, forward or send images of children, even as evidence: keep the device as it is and tell the DSL. Please delete it from this chat.')];
+    }
     if ((inbound.text?.length ?? 0) > MAX_TEXT_LENGTH) {
       return [text(`That message is too long for me (${inbound.text!.length} characters; the limit is ${MAX_TEXT_LENGTH}). Please shorten it, or split it into a few messages.`)];
     }

@@ -21,6 +21,8 @@ export interface Inbound {
   submission?: Submission;
   /** The platform's own conversation reference, kept so the bot can message this person later. */
   reference?: unknown;
+  /** Files or images the person sent. The bot never accepts them: see Bot. */
+  attachmentCount?: number;
   /** One id per turn, in every log line of that turn and in any apology the user sees. */
   correlationId: string;
 }

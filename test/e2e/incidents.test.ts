@@ -197,3 +197,16 @@ describe('reporting an incident through the card', () => {
     expect(shown).not.toContain('teacher-1');
   });
 });
+
+describe('images and files', () => {
+  it('refuses an image sent to the bot, says why, and stores nothing from it', async () => {
+    const before = connector.activities.length;
+    const activity = { ...messageActivity({ serviceUrl: connector.url, userId: 'teacher-7', text: 'this is the pic' }), attachments: [{ contentType: 'image/png', contentUrl: 'http://127.0.0.1:1/x.png', name: 'x.png' }] };
+    const response = await running.post('/api/messages', activity);
+    expect(response.status).toBe(200);
+    const [reply] = connector.activities.slice(before);
+    expect(reply!.activity.text).toMatch(/never accept images/);
+    const questions = (await running.app.store.list<any>('question', school)).filter((r) => r.data.askedBy === 'teacher-7');
+    expect(questions).toHaveLength(0);
+  });
+});

@@ -145,6 +145,8 @@ export function toInbound(context: TurnContext): Inbound {
     submission: submission?.success ? submission.data : undefined,
     // Only personal conversations are kept for proactive messages: a channel reference would post to everyone.
     reference: conversationType === 'channel' || conversationType === 'groupChat' ? undefined : referenceFor(activity),
+    // Files and images sent to the bot (card attachments are the bot's own, or a mention's).
+    attachmentCount: Array.isArray(activity.attachments) ? activity.attachments.filter((a) => typeof a?.contentType === 'string' && !a.contentType.startsWith('application/vnd.microsoft.card') && a.contentType !== 'text/html').length : 0,
     correlationId: randomUUID(),
   };
 }
