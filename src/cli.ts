@@ -25,7 +25,7 @@ const usage = `Usage: esafety-bot <command>
   chat [--user NAME]                      talk to the bot in this terminal
   answer --policies DIR                   JSON lines {"id","question"} in, answers out
   eval --policies DIR --labelled FILE [--intents FILE] [--verbose]
-  schools add --id ID --name NAME [--teams-tenant ID] [--slack-team ID]
+  schools add --id ID --name NAME [--teams-tenant ID] [--slack-team ID] [--time-zone TZ] [--contact "NAME=NUMBER" ...]
   schools list
   roles grant|revoke --school ID --user ID --role ROLE
   roles list --school ID
@@ -109,11 +109,28 @@ export async function main(argv: string[]): Promise<number> {
         return await runEvalCommand({ policies: required(values, 'policies'), labelled: required(values, 'labelled'), intents: values.intents, verbose: values.verbose ?? false, out });
       }
       case 'schools': {
-        const { values } = parseArgs({ args: rest, options: { id: { type: 'string' }, name: { type: 'string' }, 'teams-tenant': { type: 'string' }, 'slack-team': { type: 'string' } } });
+        const { values } = parseArgs({ args: rest, options: { id: { type: 'string' }, name: { type: 'string' }, 'teams-tenant': { type: 'string' }, 'slack-team': { type: 'string' }, 'time-zone': { type: 'string' }, contact: { type: 'string', multiple: true } } });
+        // --contact "Out-of-hours DSL=07700 900123" (repeatable): shown with the immediate safeguarding steps.
+        const contacts = values.contact?.length
+          ? Object.fromEntries(
+              values.contact.map((entry) => {
+                const at = entry.indexOf('=');
+                if (at < 1 || at === entry.length - 1) throw new AppError('bad_request', `--contact must look like "LADO=01234 567890" (got "${entry}")`);
+                return [entry.slice(0, at).trim(), entry.slice(at + 1).trim()];
+              }),
+            )
+          : undefined;
+        if (values['time-zone']) {
+          try {
+            new Intl.DateTimeFormat('en-GB', { timeZone: values['time-zone'] });
+          } catch {
+            throw new AppError('bad_request', `--time-zone "${values['time-zone']}" is not a time zone (e.g. Europe/London)`);
+          }
+        }
         const log = createLogger({ level: 'warn', destination: 'stderr' });
         return await withCore(log, async ({ directory }) => {
           if (sub === 'add') {
-            const school = await directory.upsertSchool({ id: required(values, 'id'), name: required(values, 'name'), teamsTenant: values['teams-tenant'], slackTeam: values['slack-team'] });
+            const school = await directory.upsertSchool({ id: required(values, 'id'), name: required(values, 'name'), teamsTenant: values['teams-tenant'], slackTeam: values['slack-team'], timeZone: values['time-zone'], contacts });
             out(JSON.stringify(school));
             return 0;
           }

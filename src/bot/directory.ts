@@ -31,6 +31,8 @@ export interface School {
   slackTeams: string[];
   timeZone: string;
   createdAt: string;
+  /** Emergency contacts shown with the immediate safeguarding steps (out-of-hours DSL, LADO, police, CEOP). */
+  contacts?: Record<string, string>;
 }
 
 export interface UserRecord {
@@ -188,7 +190,7 @@ export class Directory {
   }
 
   /** Registers a school, or updates its name and adds mappings when it exists. */
-  async upsertSchool(input: { id: string; name: string; teamsTenant?: string; slackTeam?: string; timeZone?: string }): Promise<School> {
+  async upsertSchool(input: { id: string; name: string; teamsTenant?: string; slackTeam?: string; timeZone?: string; contacts?: Record<string, string> }): Promise<School> {
     const validId = schoolIdSchema.safeParse(input.id);
     if (!validId.success) throw new AppError('validation_failed', `"${input.id}" is not a valid school id: ${validId.error.issues[0]!.message}`);
     for (let attempt = 0; ; attempt++) {
@@ -197,6 +199,7 @@ export class Directory {
         ? { ...existing.data, name: input.name || existing.data.name }
         : { id: input.id, name: input.name, teamsTenants: [], slackTeams: [], timeZone: input.timeZone ?? 'Europe/London', createdAt: new Date().toISOString() };
       if (input.timeZone) school.timeZone = input.timeZone;
+      if (input.contacts) school.contacts = { ...school.contacts, ...input.contacts };
       if (input.teamsTenant && !school.teamsTenants.includes(input.teamsTenant)) school.teamsTenants.push(input.teamsTenant);
       if (input.slackTeam && !school.slackTeams.includes(input.slackTeam)) school.slackTeams.push(input.slackTeam);
       // Check every mapping before writing any, so a refused registration leaves nothing behind.

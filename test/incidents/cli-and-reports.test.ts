@@ -90,6 +90,19 @@ describe('incident exports and reports from the command line', () => {
   });
 });
 
+describe('emergency contacts', () => {
+  it('keeps the school's emergency contacts for the immediate steps, and refuses a malformed one', async () => {
+    const added = await runCli(['schools', 'add', '--id', 'default', '--name', 'Harbour Lane Academy', '--contact', 'Out-of-hours DSL=07700 900123', '--contact', 'LADO=01632 960000'], { cwd: dir, env: env() });
+    expect(added.code).toBe(0);
+    expect(JSON.parse(added.stdout).contacts).toEqual({ 'Out-of-hours DSL': '07700 900123', LADO: '01632 960000' });
+    const bad = await runCli(['schools', 'add', '--id', 'default', '--name', 'X', '--contact', 'no equals sign'], { cwd: dir, env: env() });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--contact must look like/);
+    const badZone = await runCli(['schools', 'add', '--id', 'default', '--name', 'X', '--time-zone', 'Mars/Olympus'], { cwd: dir, env: env() });
+    expect(badZone.stderr).toMatch(/is not a time zone/);
+  });
+});
+
 describe('report rules', () => {
   const form = incidentReportForm([{ value: 'staff-9', title: 'Pat' }]);
 

@@ -22,6 +22,7 @@ export function immediateStepsReplies(turn: Turn): Reply[] {
       tone: 'attention',
       blocks: [
         { type: 'list', ordered: true, items: immediateSteps },
+        ...(turn.school.contacts && Object.keys(turn.school.contacts).length ? [{ type: 'facts' as const, facts: Object.entries(turn.school.contacts).map(([title, value]) => ({ title, value })) }] : []),
         { type: 'text', style: 'muted', text: `Write down what happened the same day. ${turn.school.name}'s procedure is quoted below.` },
       ],
     }),

@@ -47,7 +47,7 @@ async function staffChoices(directory: Directory, school: string, exclude: strin
 }
 
 function stepsBlock(turn: Turn): Block[] {
-  const contacts = Object.entries((turn.school as { contacts?: Record<string, string> }).contacts ?? {});
+  const contacts = Object.entries(turn.school.contacts ?? {});
   return [
     { type: 'text', style: 'attention', text: 'First, right now:' },
     { type: 'list', ordered: true, items: immediateSteps },
