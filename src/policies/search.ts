@@ -12,6 +12,10 @@ import MiniSearch, { type SearchResult } from 'minisearch';
 import { expandQuery, processTerm, terms, tokenize } from './text.ts';
 
 type IndexedDocument = IndexedSection & { context: string; body: string };
+
+/** Typo tolerance and prefix matching for a query term (the same functions on every search). */
+const fuzzyFor = (term: string): number | false => (term.length >= 5 ? 0.2 : false);
+const prefixFor = (term: string): boolean => term.length >= 4;
 type TermIndex = MiniSearch<IndexedDocument>['_index'];
 type FieldTermData = NonNullable<ReturnType<TermIndex['get']>>;
 
@@ -268,8 +272,8 @@ export class PolicyIndex {
     const results = this.#search.search(expansion ? `${question} ${expansion}` : question, {
       ...this.#searchOptions,
       boostTerm: (term) => (typed.has(term) ? 1 : this.#tuning.expansionWeight),
-      fuzzy: (term) => (term.length >= 5 ? 0.2 : false),
-      prefix: (term) => term.length >= 4,
+      fuzzy: fuzzyFor,
+      prefix: prefixFor,
       boostDocument: options.preferProcedure ? this.#boostProcedures : undefined,
     });
     return results.length > 0 ? { queryTerms, results } : undefined;

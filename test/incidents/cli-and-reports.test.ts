@@ -91,7 +91,7 @@ describe('incident exports and reports from the command line', () => {
 });
 
 describe('emergency contacts', () => {
-  it('keeps the school's emergency contacts for the immediate steps, and refuses a malformed one', async () => {
+  it("keeps the school's emergency contacts for the immediate steps, and refuses a malformed one", async () => {
     const added = await runCli(['schools', 'add', '--id', 'default', '--name', 'Harbour Lane Academy', '--contact', 'Out-of-hours DSL=07700 900123', '--contact', 'LADO=01632 960000'], { cwd: dir, env: env() });
     expect(added.code).toBe(0);
     expect(JSON.parse(added.stdout).contacts).toEqual({ 'Out-of-hours DSL': '07700 900123', LADO: '01632 960000' });
