@@ -805,6 +805,9 @@ export class Outbox implements MessageQueue {
         // A 429 may have paused the school while this one waited its turn.
         if ((await this.pausedUntil(school)) > Date.now()) continue;
       }
+      // A busy process may have woken this one late: a send that could outlast the claim's lease
+      // might be taken over (and sent again) by another instance, so it goes back in line instead.
+      if (Date.now() > latest) return Date.now() + 10;
       return true;
     }
   }

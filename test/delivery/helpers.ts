@@ -107,8 +107,9 @@ export const FAST: Partial<OutboxOptions> = {
   retryBaseMs: 40,
   retryMaxMs: 200,
   throttleBaseMs: 300,
-  leaseMs: 5000,
-  sendTimeoutMs: 1000,
+  // A send must finish within its claim's lease; generous, as the test machine may be busy.
+  leaseMs: 8000,
+  sendTimeoutMs: 3000,
   concurrency: 8,
   rates: { teams: { perSecond: 2000, burst: 50, perConversationPerSecond: 100, perConversationBurst: 100 } },
 };

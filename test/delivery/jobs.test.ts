@@ -45,7 +45,7 @@ describe.each([
     for (const jobs of [one, two]) jobs.register<{ n: number }>('count', async (job) => void runs.push(`${job.id}:${job.attempt}`));
     for (let i = 0; i < 12; i++) await one.schedule({ school, id: `job-${i}`, kind: 'count', runAt: new Date(Date.now() - 1000), payload: { n: i } });
     await Promise.all([one.start(), two.start()]);
-    await waitUntil(() => runs.length >= 12, 10_000, 'the jobs to run');
+    await waitUntil(() => runs.length >= 12, 20_000, 'the jobs to run');
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(runs.sort()).toEqual(Array.from({ length: 12 }, (_, i) => `job-${i}:1`).sort());
     expect(await one.get(school, 'job-0')).toBeUndefined(); // done jobs are removed
@@ -64,7 +64,7 @@ describe.each([
     const ran: Array<{ id: string; at: number }> = [];
     after.register('remind', async (job) => void ran.push({ id: job.id, at: Date.now() }));
     await after.start();
-    await waitUntil(() => ran.length === 2, 10_000, 'both jobs');
+    await waitUntil(() => ran.length === 2, 20_000, 'both jobs');
     expect(ran.map((r) => r.id)).toEqual(['overdue', 'later']);
     expect(ran[1]!.at).toBeGreaterThanOrEqual(laterAt.getTime());
   });
@@ -81,13 +81,13 @@ describe.each([
     });
     await jobs.schedule({ school, id: 'recovers', kind: 'flaky', runAt: new Date(), payload: { secret: 'pupil-name-Alex' } });
     await jobs.start();
-    await waitUntil(async () => !(await jobs.get(school, 'recovers')), 10_000, 'the recovery');
+    await waitUntil(async () => !(await jobs.get(school, 'recovers')), 20_000, 'the recovery');
     expect(attempts.map((a) => a.attempt)).toEqual([1, 2]);
     expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(25);
 
     attempts.length = 0;
     await jobs.schedule({ school, id: 'hopeless', kind: 'flaky', runAt: new Date(), payload: { secret: 'pupil-name-Alex' } });
-    await waitUntil(async () => (await jobs.get(school, 'hopeless'))?.state === 'failed', 10_000, 'the failure');
+    await waitUntil(async () => (await jobs.get(school, 'hopeless'))?.state === 'failed', 20_000, 'the failure');
     expect(attempts.map((a) => a.attempt)).toEqual([1, 2, 3]);
     expect(await jobs.get(school, 'hopeless')).toMatchObject({ state: 'failed', attempts: 3, lastError: 'Error' });
     const failed = log.lines().find((line) => line.msg === 'job failed; not retried again');
@@ -110,7 +110,7 @@ describe.each([
     await jobs.schedule({ school, id: 'moved', kind: 'note', runAt: new Date(Date.now() + 200), payload: { v: 1 } });
     const movedTo = new Date(Date.now() + 700);
     await jobs.schedule({ school, id: 'moved', kind: 'note', runAt: movedTo, payload: { v: 2 } });
-    await waitUntil(() => ran.length >= 1, 10_000, 'the moved job');
+    await waitUntil(() => ran.length >= 1, 20_000, 'the moved job');
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect(ran.map((r) => [r.id, r.payload])).toEqual([['moved', { v: 2 }]]);
     expect(ran[0]!.at).toBeGreaterThanOrEqual(movedTo.getTime());

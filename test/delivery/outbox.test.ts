@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startLimitedConnector, type LimitedConnector } from '../../bench/lib/limited-connector.ts';
 import type { Outbox, OutboxItem } from '../../src/delivery/outbox.ts';
+import type { Reply } from '../../src/bot/reply.ts';
 import type { Store } from '../../src/store/store.ts';
 import { memoryLog } from '../helpers/memory-log.ts';
 import { alert, conversationOf, cosmosStores, ids, makeOutbox, seedUsers, sqliteStores, teamsSender, waitUntil, type StoreKind } from './helpers.ts';
@@ -161,36 +162,45 @@ describe.each(kinds)('the outbox on %s', (name, makeKind, scale) => {
     const people = ids('r', total);
     await seedUsers(store, school, people, connector.url);
     const log = memoryLog('warn');
+    // When each instance decided to send (the moment the outbox hands a message to the adapter).
+    const sends: Array<{ by: 'one' | 'two'; at: number }> = [];
+    const teams = teamsSender();
+    const recording = (by: 'one' | 'two') => async (reference: unknown, replies: Reply[]) => {
+      sends.push({ by, at: Date.now() });
+      await teams(reference, replies);
+    };
     // Two instances (their own store connections), 8 workers each, at 100 a second between them.
     const rates = { teams: { perSecond: 200, burst: 5, perConversationPerSecond: 100, perConversationBurst: 100 } };
-    const one = await started(makeOutbox(await kind.open(), { rates, chunkSize: 10 }, { log: log.log }));
-    const two = await started(makeOutbox(await kind.open(), { rates, chunkSize: 10 }, { log: log.log }));
+    const one = await started(makeOutbox(await kind.open(), { rates, chunkSize: 10 }, { log: log.log, send: recording('one') }));
+    const two = await started(makeOutbox(await kind.open(), { rates, chunkSize: 10 }, { log: log.log, send: recording('two') }));
     const { broadcastId } = await one.enqueue(school, people.map((recipient) => ({ recipient, replies: alert() })));
     two.wake(school);
     await waitUntil(() => two.stats().delivered > 5 && one.stats().delivered > 5, 15_000, 'both instances sending');
     connector.failNext(429, 1, { 'Retry-After': '1' });
-    await waitUntil(() => connector.requests.some((r) => r.status === 429), 5000, 'the 429');
+    await waitUntil(() => connector.requests.some((r) => r.status === 429), 10_000, 'the 429');
     await settled(one, school, broadcastId, 30_000);
 
-    const throttledAt = connector.requests.find((r) => r.status === 429)!.at;
-    // Sends already on their way when the 429 came (at most one per worker: 8 + 8) may land just
-    // after it, and the other instance may send for up to pauseCheckMs (50 ms at 100 a second: 5)
-    // before it reads the pause; then silence from both until Retry-After has passed.
-    const timeline = JSON.stringify(connector.requests.filter((r) => r.at > throttledAt - 50 && r.at < throttledAt + 1100).map((r) => [r.at - throttledAt, r.status]));
-    const afterwards = connector.requests.filter((r) => r.at > throttledAt && r.at < throttledAt + 950);
-    expect(afterwards.length, timeline).toBeLessThanOrEqual(one.options.concurrency + two.options.concurrency + 100 * 0.05 + 2);
-    expect(afterwards.filter((r) => r.at > throttledAt + 400), timeline).toEqual([]);
-    expect(connector.requests.filter((r) => r.at >= throttledAt + 950).length).toBeGreaterThan(0);
-    // One pause, started by the instance that met the 429; the other honoured the shared record.
-    expect(one.stats().pausesStarted + two.stats().pausesStarted, JSON.stringify([log.lines(), one.stats(), two.stats(), connector.requests.filter((r) => r.status !== 200)])).toBe(1);
+    // One pause, recorded by the instance that met the 429; the other honoured the shared record.
+    expect(one.stats().pausesStarted + two.stats().pausesStarted).toBe(1);
     expect(log.lines().filter((line) => line.msg === 'outbox: school sending paused')).toHaveLength(1);
-    const pause = await store.get<{ until: string; reason: string }>({ kind: 'outbox-pause', school, id: 'school' });
-    expect(pause?.data.reason).toBe('throttled');
-    expect(Date.parse(pause!.data.until) - throttledAt).toBeGreaterThanOrEqual(950);
+    const pause = (await store.get<{ until: string; at: string; by: string; reason: string }>({ kind: 'outbox-pause', school, id: 'school' }))!.data;
+    expect(pause.reason).toBe('throttled');
+    const [pausedAt, until] = [Date.parse(pause.at), Date.parse(pause.until)];
+    expect(until - pausedAt).toBeGreaterThanOrEqual(990);
+    // From the moment of the pause no send starts until Retry-After has passed: at once in the
+    // instance that met the 429, within pauseCheckMs (50 ms, plus a little) in the other.
+    const starter = pause.by === one.instanceId ? 'one' : 'two';
+    const during = sends.filter((s) => s.at < until - 5 && s.at > (s.by === starter ? pausedAt + 5 : pausedAt + 150));
+    expect(during, JSON.stringify(sends.filter((s) => s.at > pausedAt - 100 && s.at < until + 100).map((s) => [s.by, s.at - pausedAt]))).toEqual([]);
+    expect(sends.filter((s) => s.at >= until).length).toBeGreaterThan(0);
+    // At the connector: nothing but what was already on its way (one per worker) until then.
+    const throttledAt = connector.requests.find((r) => r.status === 429)!.at;
+    expect(connector.requests.filter((r) => r.at > throttledAt && r.at < until).length).toBeLessThanOrEqual(one.options.concurrency + two.options.concurrency + 5);
     // Nobody missed, nobody twice: the throttled item went back in line.
     expect(await one.progress(school, broadcastId)).toMatchObject({ delivered: total, failed: 0 });
     expect(new Set(connector.deliveries.map((d) => d.conversationId)).size).toBe(total);
-    expect(connector.deliveries).toHaveLength(total);
+    const odd = (await store.list<OutboxItem>('outbox', school, { idPrefix: `${broadcastId}:` })).filter((i) => i.data.attempts > 1 || i.data.recovered > 0).map((i) => i.data);
+    expect(connector.deliveries, JSON.stringify(odd)).toHaveLength(total);
   });
 
   it.skipIf(notSqlite)('makes one pause of several workers throttled at once', async () => {
@@ -231,7 +241,7 @@ describe.each(kinds)('the outbox on %s', (name, makeKind, scale) => {
     const [again, after] = connector.requests.slice(before);
     expect(again!.status).toBe(429);
     expect(after!.at - again!.at).toBeGreaterThanOrEqual(190);
-    expect(after!.at - again!.at).toBeLessThan(1500);
+    expect(after!.at - again!.at).toBeLessThan(3000);
     expect(connector.deliveries).toHaveLength(12);
   });
 
@@ -361,7 +371,7 @@ describe.each(kinds)('the outbox on %s', (name, makeKind, scale) => {
     // Three replies into one conversation that allows 2 at once and 2 a second wait about 0.5 s for
     // room; and round-robin between broadcasts: it went long before the rest of the alert.
     expect(toCoordinator[0]!.at - enqueuedAt).toBeGreaterThanOrEqual(400);
-    expect(toCoordinator[0]!.at - enqueuedAt).toBeLessThan(1500);
+    expect(toCoordinator[0]!.at - enqueuedAt).toBeLessThan(3000);
     await settled(outbox, school, big.broadcastId);
     expect(connector.deliveries.filter((d) => d.at > toCoordinator[2]!.at).length).toBeGreaterThan(150);
     // 403 requests at 100 a second take at least 4 s (a limiter can only be slower, never faster).
