@@ -175,6 +175,28 @@ describe.each(['sqlite', 'cosmos'] as const)('on the %s store', (storeKind) => {
       expect(turn.some((a) => a.conversationId === 'a:conv-head-1' || a.conversationId === 'a:conv-dsl-1')).toBe(false);
     });
 
+    it('escalates an unacknowledged child-protection alert to the deputies and the headteacher through a durable job', async () => {
+      const { draftId } = await startReport('teacher-8');
+      const turn = await say('teacher-8', { value: validReport(draftId) });
+      const ref = /INC-\d{4}-\d{4}/.exec(sentTo(turn, 'teacher-8')[0]!.activity.text)![0];
+      // notify() scheduled the escalation as a job in the store, due after INCIDENT_ESCALATE_MINUTES.
+      const job = await running.app.store.get<any>({ kind: 'job', school, id: `incident-escalation-${ref}` });
+      expect(job).toBeDefined();
+      expect(Date.parse(job!.data.runAt)).toBeGreaterThan(Date.now() + 10 * 60_000);
+      // Bring it forward rather than wait: the same id replaces the pending job.
+      await running.app.jobs.schedule({ school, id: `incident-escalation-${ref}`, kind: 'incident.escalate', runAt: new Date(Date.now() - 1000), payload: { ref } });
+      const before = connector.activities.length;
+      await running.app.jobs.runDue();
+      for (let i = 0; i < 50 && !connector.activities.slice(before).some((a) => a.conversationId === 'a:conv-head-1'); i++) await new Promise((r) => setTimeout(r, 50));
+      const escalated = connector.activities.slice(before);
+      for (const user of ['deputy-1', 'head-1']) {
+        const alert = escalated.find((a) => a.conversationId === `a:conv-${user}`);
+        expect(cardText(cardOf(alert!.activity))).toMatch(/Escalated to you: not acknowledged/);
+      }
+      const audit = (await running.app.store.list<any>('audit', school)).map((r) => r.data);
+      expect(audit.some((e) => e.action === 'incident.escalate' && e.target === ref)).toBe(true);
+    });
+
     it('lets the DSL acknowledge an alert once', async () => {
       const [record] = (await running.app.store.list<any>('case', school)).map((r) => r.data);
       const first = sentTo(await say('dsl-1', { value: { route: 'incident.ack', ref: record.ref } }), 'dsl-1');
