@@ -99,6 +99,21 @@ describe('POST /slack/events', () => {
     expect(posts[0]!.authorization).toBe('Bearer xoxb-test');
   });
 
+  it('refuses a file shared in the direct message and says why, keeping nothing from it', async () => {
+    const before = slack.calls.filter((call) => call.method === 'chat.postMessage').length;
+    const response = await postSlack({
+      type: 'event_callback',
+      team_id: 'T0SLACK',
+      event_id: 'Ev0FILE',
+      event: { type: 'message', subtype: 'file_share', channel_type: 'im', channel: 'D0TEST', user: 'U0TEACHER', text: 'here is the screenshot', files: [{ id: 'F1', mimetype: 'image/png' }], ts: '1700000000.000150' },
+    });
+    expect(response.status).toBe(200);
+    const posts = (await slack.waitFor('chat.postMessage', before + 1)).slice(before);
+    expect(JSON.stringify(posts[0]!.body)).toMatch(/never accept images/);
+    const questions = await running.app.store.list<any>('question', 'slack-school');
+    expect(questions.some((q) => q.data.question.includes('screenshot'))).toBe(false);
+  });
+
   it('tells a workspace that is not registered that its school is not set up', async () => {
     const before = slack.calls.filter((call) => call.method === 'chat.postMessage').length;
     const response = await postSlack({

@@ -282,7 +282,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
     return { teamId: scope.teamId, ...(scope.enterpriseId ? { enterpriseId: scope.enterpriseId } : {}), userId: scope.userId, channel };
   }
 
-  async function runTurn(scope: Scope, turn: { text?: string; submission?: Submission; conversation: Conversation; imChannel?: string }): Promise<Reply[]> {
+  async function runTurn(scope: Scope, turn: { text?: string; submission?: Submission; conversation: Conversation; imChannel?: string; attachmentCount?: number }): Promise<Reply[]> {
     const inbound: Inbound = {
       platform: 'slack',
       tenantId: scope.teamId,
@@ -291,6 +291,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
       text: turn.text,
       submission: turn.submission,
       reference: await referenceFor(scope, turn.imChannel),
+      attachmentCount: turn.attachmentCount,
       correlationId: randomUUID(),
     };
     return bot.handle(inbound);
@@ -419,7 +420,9 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
   app.message(async ({ message, context, client }) => {
     const event = message as unknown as Loose;
     // Only people, only in the app's direct messages: never the bot's own posts, edits or channel chatter.
-    if (event.subtype !== undefined || event.bot_id !== undefined || event.channel_type !== 'im') return;
+    // A file shared in the DM is let through only so the core can refuse it and say why (no images, ever).
+    const fileShare = event.subtype === 'file_share';
+    if ((event.subtype !== undefined && !fileShare) || event.bot_id !== undefined || event.channel_type !== 'im') return;
     const userId = str(event.user);
     const channel = str(event.channel);
     const scope = userId && channel ? scopeOf(context, client, userId) : undefined;
@@ -427,7 +430,8 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
     const post = (m: SlackMessage) => client.chat.postMessage({ token: scope.token, channel, text: m.text, blocks: m.blocks, unfurl_links: false, unfurl_media: false });
     await safely('message', (m) => post(renderTextMessage(m)), async () => {
       const conversation: Conversation = { id: channel, kind: 'personal' };
-      const replies = await runTurn(scope, { text: fromSlackText(typeof event.text === 'string' ? event.text : ''), conversation, imChannel: channel });
+      const attachmentCount = fileShare ? Math.max(1, Array.isArray(event.files) ? event.files.length : 1) : 0;
+      const replies = await runTurn(scope, { text: fromSlackText(typeof event.text === 'string' ? event.text : ''), conversation, imChannel: channel, attachmentCount });
       await deliver({ scope, conversation, post }, replies);
     });
   });
