@@ -248,6 +248,31 @@ describe('the bridge', () => {
   });
 });
 
+describe('alerts and acknowledgement requests in the playground', () => {
+  it('brings the coordinator\'s alert and a published policy to the teacher, who can read and accept it', async () => {
+    const fresh = await startApp();
+    try {
+      const coordinator = await directLine(fresh.url).start(COORDINATOR);
+      await coordinator.post({ text: 'alert critical A fake parent survey link is going round: do not open it.' });
+      await coordinator.waitFor((a) => fromBot(a) && /is going to \d+ people/.test(a.text ?? ''), { what: 'alert confirmation' });
+      const teacher = directLine(fresh.url).resume('playground-chat-teacher');
+      const alert = await teacher.waitFor((a) => /Critical e-safety alert/.test(cardText(cardIn(a))), { what: 'alert card' });
+      expect(cardText(cardIn(alert))).toContain('fake parent survey link');
+
+      await coordinator.post({ text: 'policies publish staff-acceptable-use due 2099-12-31' });
+      const request = await teacher.waitFor((a) => /Please read and accept/.test(cardText(cardIn(a))), { what: 'acknowledgement request' });
+      const [read, accept] = cardIn(request)!.actions;
+      const page = await fetch(String(read.url).replace(/^https?:\/\/[^/]+/, fresh.url));
+      expect(page.status).toBe(200);
+      const before = teacher.seen.length;
+      await teacher.post({ value: accept.data });
+      expect((await teacher.waitFor((a) => fromBot(a) && /acceptance of/.test(a.text ?? ''), { since: before })).text).toMatch(/is recorded/);
+    } finally {
+      await fresh.stop();
+    }
+  });
+});
+
 describe('switched off, or opened to other machines', () => {
   it('is not there with PLAYGROUND_ENABLED=false', async () => {
     const off = await startApp({ PLAYGROUND_ENABLED: 'false' });
