@@ -30,6 +30,14 @@ export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--
 export const MAX_PICTURE_BYTES = 150 * 1024;
 const CARD_WIDTH = 440;
 
+/** Teams' text colours, the same on both container styles. */
+const foregroundColors = {
+  default: { default: '#242424', subtle: '#616161' },
+  accent: { default: '#5B5FC7', subtle: '#5B5FC7' },
+  attention: { default: '#C4314B', subtle: '#C4314B' },
+  good: { default: '#237B4B', subtle: '#237B4B' },
+  warning: { default: '#835C00', subtle: '#835C00' },
+};
 /** A light Teams-like host: Teams' own colours and spacing, with fonts this machine has. */
 const hostConfig = {
   fontFamily: "'Segoe UI', 'Liberation Sans', 'DejaVu Sans', Arial, sans-serif",
@@ -41,23 +49,11 @@ const hostConfig = {
   containerStyles: {
     default: {
       backgroundColor: '#FFFFFF',
-      foregroundColors: {
-        default: { default: '#242424', subtle: '#616161' },
-        accent: { default: '#5B5FC7', subtle: '#5B5FC7' },
-        attention: { default: '#C4314B', subtle: '#C4314B' },
-        good: { default: '#237B4B', subtle: '#237B4B' },
-        warning: { default: '#835C00', subtle: '#835C00' },
-      },
+      foregroundColors,
     },
     emphasis: {
       backgroundColor: '#F5F5F5',
-      foregroundColors: {
-        default: { default: '#242424', subtle: '#616161' },
-        accent: { default: '#5B5FC7', subtle: '#5B5FC7' },
-        attention: { default: '#C4314B', subtle: '#C4314B' },
-        good: { default: '#237B4B', subtle: '#237B4B' },
-        warning: { default: '#835C00', subtle: '#835C00' },
-      },
+      foregroundColors,
     },
   },
   actions: { maxActions: 6, spacing: 'default', buttonSpacing: 8, showCard: { actionMode: 'inline' }, actionsOrientation: 'horizontal', actionAlignment: 'left' },
