@@ -5,7 +5,13 @@
  *
  * - 429: `throttled` (pause the whole school's sending until Retry-After);
  * - 408, 412, 500, 502, 503, 504 and network failures (no HTTP answer): `transient` (retry with backoff);
- * - anything else, notably 400, 401, 403, 404, 410, 413: `permanent` (recorded, never retried).
+ * - anything else, notably 400, 401, 403, 404, 410, 413: `permanent` (recorded, never retried);
+ * - Slack's Web API errors by their code (`slackErrorKind`): the person, channel, workspace or install
+ *   gone, or a request Slack will always refuse, is permanent; `ratelimited` is throttled; any other
+ *   code is transient.
+ *
+ * This is the one place that decides: the adapters throw what their clients threw (or pass it here)
+ * and the outbox acts on the result.
  *
  * Reasons are short and fixed: they never quote the platform's error text, which may echo content.
  */
@@ -104,33 +110,93 @@ export function classifyDeliveryFailure(platform: string, error: unknown): Deliv
   return new DeliveryError('permanent', `the message could not be sent to ${platform} (${name})`, { cause: error });
 }
 
-/** Slack platform errors worth retrying; every other `data.error` (channel_not_found, not_in_channel,
- * account_inactive, cannot_dm_bot, invalid_auth, token_revoked, missing_scope...) is permanent. */
-const SLACK_TRANSIENT = new Set(['fatal_error', 'internal_error', 'service_unavailable', 'request_timeout', 'ratelimited']);
+/**
+ * Slack Web API error codes (`data.error`) that no retry can fix: the person, channel, workspace or
+ * installation is gone or refuses, or the request itself is wrong (the same blocks would be refused
+ * again). Codes starting with a prefix below are of the same families.
+ */
+const SLACK_PERMANENT = new Set([
+  'channel_not_found',
+  'user_not_found',
+  'users_not_found',
+  'account_inactive',
+  'user_disabled',
+  'not_in_channel',
+  'is_archived',
+  'channel_is_archived',
+  'cannot_dm_bot',
+  'user_is_bot',
+  'messages_tab_disabled',
+  'restricted_action',
+  'token_revoked',
+  'token_expired',
+  'invalid_auth',
+  'not_authed',
+  'no_permission',
+  'missing_scope',
+  'not_allowed_token_type',
+  'app_uninstalled',
+  'team_access_not_granted',
+  'team_not_found',
+  'team_is_restricted',
+  'team_added_to_org',
+  'org_login_required',
+  'enterprise_is_restricted',
+  'ekm_access_denied',
+  'access_denied',
+  'invalid_blocks',
+  'invalid_blocks_format',
+  'invalid_arguments',
+  'msg_too_long',
+  'too_many_attachments',
+  'no_text',
+  'invalid_metadata_format',
+]);
+const SLACK_PERMANENT_PREFIXES = ['team_', 'account_', 'token_'];
+const SLACK_THROTTLED = new Set(['ratelimited', 'rate_limited']);
 
 /**
- * @slack/web-api errors, as a Slack sender that lets them through would throw them: rate limited
- * (with `retryAfter` in seconds), platform errors (`data.error`), request (network) and HTTP errors.
+ * What a Slack Web API error code means for a send. A code not known to be permanent is transient:
+ * `internal_error`, `fatal_error`, `service_unavailable`, `request_timeout`, and any code Slack adds
+ * later. Retries are bounded (maxAttempts), so an unknown code costs a few tries and then fails with
+ * its reason, whereas calling it permanent could silently drop someone's safeguarding alert.
+ */
+export function slackErrorKind(code: string): DeliveryError['kind'] {
+  if (SLACK_THROTTLED.has(code)) return 'throttled';
+  if (SLACK_PERMANENT.has(code) || SLACK_PERMANENT_PREFIXES.some((prefix) => code.startsWith(prefix))) return 'permanent';
+  return 'transient';
+}
+
+/**
+ * @slack/web-api errors, as the Slack channel's Web API client throws them (its own retries off):
+ * rate limited (HTTP 429, `retryAfter` in seconds), platform errors (`data.error`), request
+ * (network) errors and other HTTP errors.
  */
 function classifySlackError(platform: string, error: unknown): DeliveryError | undefined {
   const e = (error ?? {}) as { code?: unknown; retryAfter?: unknown; data?: { error?: unknown }; statusCode?: unknown; headers?: unknown };
   if (typeof e.code !== 'string' || !e.code.startsWith('slack_webapi_')) return undefined;
   switch (e.code) {
-    case 'slack_webapi_rate_limited_error':
+    case 'slack_webapi_rate_limited_error': {
+      const seconds = Number(e.retryAfter);
       return new DeliveryError('throttled', `${platform} is throttling the bot (429)`, {
         status: 429,
-        retryAfterMs: typeof e.retryAfter === 'number' ? e.retryAfter * 1000 : undefined,
+        retryAfterMs: e.retryAfter !== undefined && Number.isFinite(seconds) && seconds >= 0 ? Math.round(seconds * 1000) : undefined,
         cause: error,
       });
-    case 'slack_webapi_request_error':
-      return new DeliveryError('transient', `${platform} could not be reached`, { cause: error });
-    case 'slack_webapi_http_error':
-      return typeof e.statusCode === 'number' ? deliveryErrorForStatus(platform, e.statusCode, headerOf(e.headers, 'retry-after'), error) : undefined;
-    case 'slack_webapi_platform_error': {
-      const code = typeof e.data?.error === 'string' ? e.data.error : 'unknown';
-      if (SLACK_TRANSIENT.has(code)) return new DeliveryError(code === 'ratelimited' ? 'throttled' : 'transient', `${platform} could not take the message just now (${code})`, { cause: error });
-      return new DeliveryError('permanent', `${platform} refused the message (${code})`, { cause: error });
     }
+    case 'slack_webapi_http_error':
+      if (typeof e.statusCode === 'number') return deliveryErrorForStatus(platform, e.statusCode, headerOf(e.headers, 'retry-after'), error);
+      return new DeliveryError('transient', `${platform} could not take the message just now (no status)`, { cause: error });
+    case 'slack_webapi_platform_error': {
+      // The code is Slack's fixed identifier (snake_case), never the text of what was sent; anything else is not shown.
+      const code = typeof e.data?.error === 'string' && /^[a-z0-9_]{1,60}$/.test(e.data.error) ? e.data.error : 'unknown_error';
+      const kind = slackErrorKind(code);
+      if (kind === 'throttled') return new DeliveryError('throttled', `${platform} is throttling the bot (${code})`, { status: 429, cause: error });
+      if (kind === 'permanent') return new DeliveryError('permanent', `${platform} refused the message (${code})`, { cause: error });
+      return new DeliveryError('transient', `${platform} could not take the message just now (${code})`, { cause: error });
+    }
+    default:
+      // slack_webapi_request_error (no answer: network, timeout) and any other client failure.
+      return new DeliveryError('transient', `${platform} could not be reached (${e.code})`, { cause: error });
   }
-  return undefined;
 }

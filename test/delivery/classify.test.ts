@@ -5,7 +5,7 @@
  * says throttled (with Retry-After), transient or permanent.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classifyDeliveryFailure, deliveryErrorForStatus, parseRetryAfter } from '../../src/delivery/classify.ts';
+import { classifyDeliveryFailure, deliveryErrorForStatus, parseRetryAfter, slackErrorKind } from '../../src/delivery/classify.ts';
 import { DeliveryError } from '../../src/delivery/types.ts';
 import { startFakeConnector, type FakeConnector } from '../helpers/fake-connector.ts';
 import { teamsSender } from './helpers.ts';
@@ -117,5 +117,33 @@ describe('classification rules', () => {
     expect(classifyDeliveryFailure('Teams', already)).toBe(already);
     // Reasons never quote the platform's own text.
     expect(classifyDeliveryFailure('Teams', Object.assign(new Error('secret body'), { statusCode: 403 })).message).not.toContain('secret');
+  });
+
+  it('decides for Slack too: one list of its error codes, the same statuses as every platform', () => {
+    for (const code of ['channel_not_found', 'account_inactive', 'user_disabled', 'cannot_dm_bot', 'token_revoked', 'invalid_auth', 'missing_scope', 'invalid_blocks', 'team_whatever_new', 'account_something_new']) {
+      expect([code, slackErrorKind(code)]).toEqual([code, 'permanent']);
+    }
+    for (const code of ['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout']) expect([code, slackErrorKind(code)]).toEqual([code, 'transient']);
+    expect(slackErrorKind('ratelimited')).toBe('throttled');
+    // Changed when the Slack adapter's own list was folded in here: an unknown code was permanent;
+    // now it is retried a bounded number of times, so nobody silently misses an alert over a new code.
+    expect(classifyDeliveryFailure('Slack', { code: 'slack_webapi_platform_error', data: { error: 'some_new_error_slack_adds' } })).toMatchObject({ kind: 'transient', message: 'Slack could not take the message just now (some_new_error_slack_adds)' });
+    expect(classifyDeliveryFailure('Slack', { code: 'slack_webapi_platform_error', data: { error: 'account_inactive' } })).toMatchObject({ kind: 'permanent', message: 'Slack refused the message (account_inactive)' });
+    expect(classifyDeliveryFailure('Slack', { code: 'slack_webapi_platform_error', data: { error: 'ratelimited' } })).toMatchObject({ kind: 'throttled', status: 429 });
+    // Retry-After in seconds, whole or decimal, from the rate-limited error or an HTTP 429.
+    expect(classifyDeliveryFailure('Slack', { code: 'slack_webapi_rate_limited_error', retryAfter: 1.5 })).toMatchObject({ kind: 'throttled', retryAfterMs: 1500 });
+    expect(classifyDeliveryFailure('Slack', { code: 'slack_webapi_http_error', statusCode: 429, headers: { 'retry-after': '30' } })).toMatchObject({ kind: 'throttled', retryAfterMs: 30_000 });
+    // Changed: the Slack adapter called these transient; every platform now treats them alike.
+    expect(classifyDeliveryFailure('Slack', { code: 'slack_webapi_http_error', statusCode: 400 }).kind).toBe('permanent');
+    expect(classifyDeliveryFailure('Slack', { code: 'slack_webapi_http_error', statusCode: 413 }).kind).toBe('permanent');
+    expect(classifyDeliveryFailure('Slack', { code: 'slack_webapi_http_error', statusCode: 502 }).kind).toBe('transient');
+    expect(classifyDeliveryFailure('Slack', { code: 'slack_webapi_http_error' }).kind).toBe('transient');
+    // Changed: the Slack adapter retried anything it could not read; now, as for Teams, a failure that
+    // is not the platform's or the network's (a card that cannot be rendered, a bug) is permanent.
+    const odd = classifyDeliveryFailure('Slack', new Error('secret text from a payload'));
+    expect(odd.kind).toBe('permanent');
+    expect(odd.message).not.toContain('secret');
+    // A code that is not Slack's snake_case identifier is not repeated.
+    expect(classifyDeliveryFailure('Slack', { code: 'slack_webapi_platform_error', data: { error: 'Something <b>odd</b>' } }).message).toBe('Slack could not take the message just now (unknown_error)');
   });
 });

@@ -7,7 +7,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSlackChannel, type SlackChannel } from '../../src/adapters/slack/slack-channel.ts';
-import { toDeliveryError } from '../../src/adapters/slack/delivery.ts';
 import { escalationCard } from '../../src/bot/features/qa.ts';
 import { card, text } from '../../src/bot/reply.ts';
 import { DeliveryError } from '../../src/delivery/types.ts';
@@ -99,20 +98,28 @@ describe('the Slack proactive sender', () => {
     ['service_unavailable', 'transient'],
     ['some_new_error_slack_adds', 'transient'],
     ['ratelimited', 'throttled'],
-  ])('classifies chat.postMessage answering %s as %s', async (code, kind) => {
+  ])('classifies chat.postMessage answering %s as %s (src/delivery/classify.ts decides), after one call', async (code, kind) => {
     slack.failNext('chat.postMessage', { error: code });
+    const before = slack.callsOf('chat.postMessage').length;
     const error = await failure(channel.send({ teamId: TEAM, userId: 'U0ALICE', channel: 'D0ALICE' }, hello));
     expect(error.kind).toBe(kind);
-    expect(error.message).toBe(`Slack: ${code}`);
+    expect(error.message).toMatch(new RegExp(`^Slack .*\\(${code}\\)$`));
+    expect(slack.callsOf('chat.postMessage').length - before).toBe(1);
   });
 
   it.each([
     [503, 'transient'],
     [500, 'transient'],
     [404, 'permanent'],
-  ])('classifies an HTTP %i from Slack as %s', async (status, kind) => {
+    // Was transient before the classification was unified: Slack will refuse the same request again.
+    [400, 'permanent'],
+    [413, 'permanent'],
+  ])('classifies an HTTP %i from Slack as %s, after one call (the client does not retry)', async (status, kind) => {
     slack.failNext('chat.postMessage', { status });
-    expect((await failure(channel.send({ teamId: TEAM, userId: 'U0ALICE', channel: 'D0ALICE' }, hello))).kind).toBe(kind);
+    const before = slack.callsOf('chat.postMessage').length;
+    const error = await failure(channel.send({ teamId: TEAM, userId: 'U0ALICE', channel: 'D0ALICE' }, hello));
+    expect(error).toMatchObject({ kind, status });
+    expect(slack.callsOf('chat.postMessage').length - before).toBe(1);
   });
 
   it('classifies a refused conversations.open (the person left) as permanent', async () => {
@@ -131,7 +138,7 @@ describe('the Slack proactive sender', () => {
     const unreachable = createSlackChannel({ settings: { ...running.settings.slack!, apiUrl: 'http://127.0.0.1:9/api/' }, publicUrl: running.settings.publicUrl, bot: running.app.bot, store: running.app.store, directory: running.app.directory, log: silentLogger() });
     const error = await failure(unreachable.send({ teamId: TEAM, userId: 'U0ALICE', channel: 'D0ALICE' }, hello));
     expect(error.kind).toBe('transient');
-    expect(error.message).toBe('Slack: the request failed (slack_webapi_request_error)');
+    expect(error.message).toBe('Slack could not be reached (slack_webapi_request_error)');
   });
 
   it('is the sender the Notifier uses for people on Slack', async () => {
@@ -161,14 +168,4 @@ describe('through the outbox', () => {
     for (let i = 0; i < 100 && (await running.app.outbox.progress(SCHOOL, broadcastId)).delivered < 1; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(await running.app.outbox.progress(SCHOOL, broadcastId)).toMatchObject({ total: 1, delivered: 1, failed: 0 });
   }, 30_000);
-});
-
-describe('toDeliveryError', () => {
-  it('keeps a DeliveryError and treats anything unknown as transient, with a fixed reason', () => {
-    const kept = new DeliveryError('permanent', 'x');
-    expect(toDeliveryError(kept)).toBe(kept);
-    expect(toDeliveryError(new Error('secret text from a payload'))).toMatchObject({ kind: 'transient', message: 'Slack: the request failed (Error)' });
-    expect(toDeliveryError({ code: 'slack_webapi_rate_limited_error', retryAfter: 1.5 })).toMatchObject({ kind: 'throttled', retryAfterMs: 1500 });
-    expect(toDeliveryError({ code: 'slack_webapi_http_error', statusCode: 429, headers: { 'retry-after': '30' } })).toMatchObject({ kind: 'throttled', retryAfterMs: 30_000 });
-  });
 });

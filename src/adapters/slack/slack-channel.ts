@@ -26,6 +26,7 @@ import type { Inbound, Submission } from '../../bot/inbound.ts';
 import type { PlatformSender } from '../../bot/notifier.ts';
 import { text, type Card, type Reply } from '../../bot/reply.ts';
 import type { Settings } from '../../config.ts';
+import { classifyDeliveryFailure } from '../../delivery/classify.ts';
 import { DeliveryError } from '../../delivery/types.ts';
 import type { Logger } from '../../logger.ts';
 import type { Store } from '../../store/store.ts';
@@ -47,7 +48,7 @@ import {
   renderTextMessage,
   type SlackMessage,
 } from './block-kit.ts';
-import { slackReferenceSchema, toDeliveryError, type SlackReference } from './delivery.ts';
+import { slackReferenceSchema, type SlackReference } from './delivery.ts';
 import { SlackForms } from './forms.ts';
 import { StoreInstallationStore } from './installation-store.ts';
 import { answerForView, fromSlackText, normaliseViewState, parseButtonValue, parseMetadata, parseOpenFormValue, submissionFrom } from './interaction.ts';
@@ -332,7 +333,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
       await scope.client.views.open({ token: scope.token, trigger_id: triggerId, view });
       return true;
     } catch (error) {
-      log.warn({ kind: card.kind, reason: toDeliveryError(error).message }, 'slack modal not opened');
+      log.warn({ kind: card.kind, reason: classifyDeliveryFailure('Slack', error).message }, 'slack modal not opened');
       return false;
     }
   }
@@ -770,7 +771,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
         await apiClient.chat.postMessage({ token, channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false });
       }
     } catch (error) {
-      throw toDeliveryError(error, 'Slack');
+      throw classifyDeliveryFailure('Slack', error);
     }
   };
 
