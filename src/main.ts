@@ -146,7 +146,18 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
     notifier.register('teams', teams.send);
     notifier.register('playground', teams.send);
   }
-  const slack = settings.slack ? createSlackChannel({ settings: settings.slack, publicUrl: settings.publicUrl, bot, store, directory: core.directory, log }) : undefined;
+  const slack = settings.slack
+    ? createSlackChannel({
+        settings: settings.slack,
+        publicUrl: settings.publicUrl,
+        bot,
+        store,
+        directory: core.directory,
+        log,
+        // The Home tab starts with what the person has to read and accept, buttons and signed links included.
+        homeSections: ({ school, userId }) => core.acks.pendingCards(school, userId),
+      })
+    : undefined;
   if (slack) notifier.register('slack', slack.send);
   // The browser playground (GET /): on outside production unless PLAYGROUND_ENABLED says otherwise.
   const playground = settings.playground.enabled

@@ -21,6 +21,8 @@ export interface SlackCall {
   path: string;
   /** When it arrived (ms since the epoch). */
   at: number;
+  /** Whether the fake answered it with success (false: a scripted failure or a limit refused). */
+  ok?: boolean;
 }
 
 export interface ScriptedFailure {
@@ -28,6 +30,8 @@ export interface ScriptedFailure {
   status?: number;
   retryAfter?: number;
   error?: string;
+  /** Only a call whose arguments match fails (e.g. one person's DM); others pass it by. */
+  when?: (body: Record<string, any>) => boolean;
 }
 
 export interface FakeSlack {
@@ -237,7 +241,9 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   };
 
   const answer = (method: string, body: Json): { status: number; payload: Json; headers?: Record<string, string> } => {
-    const scripted = failures.get(method)?.shift();
+    const queued = failures.get(method) ?? [];
+    const index = queued.findIndex((failure) => !failure.when || failure.when(body));
+    const scripted = index < 0 ? undefined : queued.splice(index, 1)[0];
     if (scripted) {
       if (scripted.status === 429) return { status: 429, payload: { ok: false, error: 'ratelimited' }, headers: scripted.retryAfter !== undefined ? { 'retry-after': String(scripted.retryAfter) } : {} };
       return { status: scripted.status ?? 200, payload: { ok: false, error: scripted.error ?? 'internal_error' } };
@@ -292,8 +298,10 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         return;
       }
       const method = api ? api[1]! : 'response_url';
-      calls.push({ method, body, authorization: req.headers.authorization, path: url, at: Date.now() });
+      const call: SlackCall = { method, body, authorization: req.headers.authorization, path: url, at: Date.now() };
+      calls.push(call);
       const { status, payload, headers } = answer(method, body);
+      call.ok = payload.ok === true;
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify(payload));
       for (const wake of waiters.splice(0)) wake();

@@ -42,7 +42,6 @@ import {
   noticeView,
   packMessages,
   renderCardMessage,
-  renderHome,
   renderModal,
   renderReplyMessage,
   renderTextMessage,
@@ -50,6 +49,7 @@ import {
 } from './block-kit.ts';
 import { slackReferenceSchema, type SlackReference } from './delivery.ts';
 import { SlackForms } from './forms.ts';
+import { createHome, isHomeView, type HomeSections } from './home.ts';
 import { StoreInstallationStore } from './installation-store.ts';
 import { answerForView, fromSlackText, normaliseViewState, parseButtonValue, parseMetadata, parseOpenFormValue, submissionFrom } from './interaction.ts';
 
@@ -88,10 +88,10 @@ export interface SlackChannelOptions {
   directory: Directory;
   log: Logger;
   /**
-   * The App Home's first cards for a person (hook for the acknowledgements feature: their pending
-   * acknowledgements). Without it the Home tab shows the help and the shortcuts.
+   * The App Home's first cards for a person (main.ts gives the acknowledgements feature's: what they
+   * have to read and accept). Without it the Home tab shows the help and the shortcuts.
    */
-  homeSections?: (who: { teamId: string; userId: string }) => Promise<Card[]>;
+  homeSections?: HomeSections;
 }
 
 class NotInstalledError extends Error {
@@ -158,6 +158,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
   const oauth = Boolean(settings.clientId && settings.clientSecret && settings.stateSecret);
   const installationStore = oauth ? new InstallationStoreWithMisses(store, { cacheSeconds: 30 }) : undefined;
   const forms = new SlackForms(store, directory);
+  const home = createHome({ directory, sections: options.homeSections, log });
 
   // The HTTP response of each request Bolt is handling, so a payload no listener acknowledges (one
   // Bolt cannot even classify) is refused at once rather than left hanging until the 3-second timeout.
@@ -461,15 +462,18 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
     const userId = str(e.user);
     const scope = userId ? scopeOf(context, client, userId) : undefined;
     if (!scope || e.tab !== 'home' || !scope.token) return;
-    await safely('app_home_opened', undefined, async () => {
-      const channel = str(e.channel);
-      const imChannel = channel?.startsWith('D') ? channel : undefined;
-      const conversation: Conversation = { id: imChannel ?? `im:${scope.userId}`, kind: 'personal' };
-      const help = await runTurn(scope, { text: 'help', conversation, imChannel });
-      const sections = options.homeSections ? await options.homeSections({ teamId: scope.teamId, userId: scope.userId }) : [];
-      await client.views.publish({ token: scope.token, user_id: scope.userId, view: renderHome({ sections, help }) });
-    });
+    const channel = str(e.channel);
+    await safely('app_home_opened', undefined, () => publishHome(scope, channel?.startsWith('D') ? channel : undefined));
   });
+
+  /** Publishes the person's Home tab (home.ts); `imChannel` is the app's DM with them, when known. */
+  const publishHome = (scope: Scope, imChannel?: string): Promise<void> =>
+    home.publish({
+      teamId: scope.teamId,
+      userId: scope.userId,
+      help: () => runTurn(scope, { text: 'help', conversation: { id: imChannel ?? `im:${scope.userId}`, kind: 'personal' }, imChannel }),
+      publish: (view) => scope.client.views.publish({ token: scope.token, user_id: scope.userId, view }),
+    });
 
   const forgetInstallation = async (context: Loose, body: Loose, why: string) => {
     const teamId = str(context.teamId) ?? str(body.team_id);
@@ -564,6 +568,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
     const view = obj(payload.view);
     const container = obj(payload.container);
     const inModal = container?.type === 'view' && view?.type === 'modal';
+    const fromHome = isHomeView(view);
     const channel = str(obj(payload.channel)?.id) ?? str(container?.channel_id);
     const isDm = channel?.startsWith('D') ?? false;
     // Answers go where the button was: the DM (visible) or a channel (only to this person); from the Home tab, to the DM.
@@ -612,10 +617,14 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
         await modalButton(scope, view, data);
         return;
       }
-      const conversation: Conversation = { id: channel ?? `im:${scope.userId}`, kind: conversationKind(channel) };
+      // From the Home tab the turn is in the app's DM, where its answer goes; then the Home is
+      // republished, so an acknowledgement accepted there leaves the list.
+      const homeDm = fromHome ? (await referenceFor(scope))?.channel : undefined;
+      const conversation: Conversation = fromHome ? { id: homeDm ?? `im:${scope.userId}`, kind: 'personal' } : { id: channel ?? `im:${scope.userId}`, kind: conversationKind(channel) };
       // A visible message of ours in a DM is in the app's own DM (ephemeral ones can be in anyone's DM).
-      const replies = await runTurn(scope, { submission: data, conversation, imChannel: isDm && !container?.is_ephemeral ? channel : undefined });
+      const replies = await runTurn(scope, { submission: data, conversation, imChannel: fromHome ? homeDm : isDm && !container?.is_ephemeral ? channel : undefined });
       await deliver({ scope, conversation, triggerId, post }, replies);
+      if (fromHome && scope.token) await publishHome(scope, homeDm);
     });
   });
 

@@ -148,16 +148,9 @@ export function acknowledgementRoutes(deps: AckRouteDeps): Route[] {
     name: 'ack.mine',
     matchText: (input) => /^\/?(my acknowledgements|my acks|pending acknowledgements)$/i.test(input),
     handle: async (turn) => {
-      const campaigns = (await store.list<import('./service.ts').Campaign>('ack-campaign', turn.school.id)).map((r) => r.data).filter((c) => c.recipients.includes(turn.user.id) && !c.exempt.includes(turn.user.id));
-      const current = new Map((await library.list(turn.school.id)).map((e) => [e.docId, e.hash]));
-      const pending = [];
-      for (const c of campaigns) {
-        if (current.get(c.docId) !== c.hash) continue;
-        const done = await store.get({ kind: 'ack', school: turn.school.id, id: `${c.docId}@${c.hash}:${turn.user.id}` });
-        if (!done) pending.push(c);
-      }
-      if (!pending.length) return [text('You have no policies waiting for your acceptance.')];
-      return pending.slice(0, 5).map((c) => card(acks.requestCard(turn.school.id, c, turn.user.id)));
+      const cards = await acks.pendingCards(turn.school.id, turn.user.id);
+      if (!cards.length) return [text('You have no policies waiting for your acceptance.')];
+      return cards.map((c) => card(c));
     },
   };
 

@@ -119,6 +119,27 @@ export class AcknowledgementService {
     };
   }
 
+  /**
+   * The current versions this person was asked to accept and has not (nor been exempted from), newest
+   * request first; what "my acknowledgements" and Slack's Home tab show.
+   */
+  async pendingFor(school: string, userId: string): Promise<Campaign[]> {
+    const campaigns = (await this.deps.store.list<Campaign>('ack-campaign', school)).map((r) => r.data).filter((c) => c.recipients.includes(userId) && !c.exempt.includes(userId));
+    if (!campaigns.length) return [];
+    const current = new Map((await this.deps.library.list(school)).map((e) => [e.docId, e.hash]));
+    const pending: Campaign[] = [];
+    for (const c of campaigns) {
+      if (current.get(c.docId) !== c.hash) continue;
+      if (!(await this.deps.store.get(ackKey(school, c.docId, c.hash, userId)))) pending.push(c);
+    }
+    return pending.sort((a, b) => b.publishedAt.localeCompare(a.publishedAt));
+  }
+
+  /** The request cards for what is pending (at most `limit`), each with its signed link and accept button. */
+  async pendingCards(school: string, userId: string, limit = 5): Promise<Card[]> {
+    return (await this.pendingFor(school, userId)).slice(0, limit).map((c) => this.requestCard(school, c, userId));
+  }
+
   /** Publishes the current version of a document: one campaign per version, one message per person. */
   async publish(school: string, input: { docId: string; audience: Campaign['audience']; due: string; by: string }): Promise<{ campaign: Campaign; queued: number }> {
     const entries = await this.deps.library.list(school);
