@@ -448,6 +448,118 @@ describe('bad input: refused, or a clear message, and nothing half-saved', () =>
     expect(Date.now() - started).toBeLessThan(1000);
   });
 
+  it('refuses an event signed 5 minutes and 30 seconds ago (Slack\'s window is 5 minutes), and takes one signed 4 minutes ago', async () => {
+    const before = slack.callsOf('chat.postMessage').length;
+    const event = { type: 'message', channel_type: 'im', channel: 'D0LATE', user: 'U0LATE', text: 'whoami', ts: '1700000000.000900' };
+    expect((await requests.event(event, { timestamp: Math.floor(Date.now() / 1000) - 330 })).status).toBe(401);
+    expect(await running.app.directory.getUser(SCHOOL, 'U0LATE')).toBeUndefined();
+    expect((await requests.event(event, { timestamp: Math.floor(Date.now() / 1000) - 240 })).status).toBe(200);
+    expect((await postTo('D0LATE', before)).body.channel).toBe('D0LATE');
+  });
+
+  it('says it did not recognise a message shortcut it does not have, and starts nothing', async () => {
+    const id = unique('shortcut-');
+    const opened = slack.callsOf('views.open').length;
+    const response = await requests.interaction({
+      type: 'message_action',
+      callback_id: 'someone_elses_shortcut',
+      team: { id: TEAM, domain: 'school' },
+      user: { id: 'U0BAD3', username: 'bad3', team_id: TEAM },
+      channel: { id: 'C0X', name: 'x' },
+      message: { type: 'message', user: 'U0PUPIL', ts: '1700000000.000300', text: 'hello' },
+      trigger_id: unique('trigger-'),
+      response_url: slack.responseUrl(id),
+      token: 'legacy',
+    });
+    expect(response.status).toBe(200);
+    expect((await responseTo(id)).body).toMatchObject({ response_type: 'ephemeral', text: expect.stringMatching(/didn't recognise that button or form/) });
+    expect(slack.callsOf('views.open').length).toBe(opened);
+    expect(await running.app.directory.getUser(SCHOOL, 'U0BAD3')).toBeUndefined();
+  });
+
+  it('answers an unknown button on the Home tab in the DM, without a turn', async () => {
+    const before = slack.callsOf('chat.postMessage').length;
+    const home = { id: 'V0BADHOME', type: 'home', blocks: [] };
+    const response = await requests.interaction(blockAction('U0BAD4', { action_id: 'somebody.else', value: '{}' }, { view: home }));
+    expect(response.status).toBe(200);
+    expect(blocksText((await postTo('D0BAD4', before)).body.blocks)).toMatch(/didn't recognise that button/);
+    expect(await running.app.directory.getUser(SCHOOL, 'U0BAD4')).toBeUndefined();
+  });
+
+  describe('a report form whose payload comes back malformed', () => {
+    let form: Json;
+    let draftId: string;
+    const draft = async () => (await running.app.store.get<{ values: Record<string, unknown> }>({ kind: 'incident-draft', school: SCHOOL, id: draftId }))?.data;
+    const cases = async () => (await running.app.store.list('case', SCHOOL)).length;
+
+    beforeAll(async () => {
+      const opened = slack.callsOf('views.open').length;
+      await requests.command({ command: '/report-incident', text: '', user_id: 'U0MALFORMED', channel_id: 'C0STAFFROOM', response_url: slack.responseUrl(unique('report-')), trigger_id: unique('trigger-') });
+      form = { ...(await slack.waitFor('views.open', opened + 1))[opened]!.body.view, id: 'V0MALFORMED', hash: 'h1' };
+      draftId = JSON.parse(form.private_metadata).data.draftId;
+    });
+
+    const complete = {
+      category: 'cyberbullying',
+      riskAreas: ['conduct'],
+      childAtRisk: 'false',
+      occurredAt: '2026-11-20 10:30',
+      place: 'Year 8 group chat',
+      details: 'Unkind messages in a group chat.',
+      actionsTaken: 'Spoke to the pupils.',
+      dslToldInPerson: 'false',
+    };
+
+    it.each([
+      ['a private_metadata that does not parse', (view: Json) => ({ ...view, private_metadata: '{"v":1,"kind":"form.incident","data":' })],
+      ['a private_metadata pointing at another route', (view: Json) => ({ ...view, private_metadata: JSON.stringify({ v: 1, kind: 'form.incident', data: { draftId: 'x' } }) })],
+      ['state values that are not an object', (view: Json) => ({ ...view, state: { values: 'everything' } })],
+      ['a state value with two elements in one block', (view: Json) => ({ ...view, state: { values: { ...view.state.values, details: { text: { type: 'plain_text_input', value: 'a' }, other: { type: 'plain_text_input', value: 'b' } } } } })],
+    ])('refuses a submission with %s: the modal says so, no case, the draft untouched', async (_what, tamper) => {
+      const casesBefore = await cases();
+      const draftBefore = await draft();
+      const payload = viewSubmission('U0MALFORMED', form, complete);
+      const response = await requests.interaction({ ...payload, view: tamper(payload.view) });
+      expect(response.status).toBe(200);
+      const body = await response.json();
+      expect(body.response_action).toBe('update');
+      expect(blocksText(body.view.blocks)).toMatch(/couldn't read that form .* nothing was saved/);
+      expect(await cases()).toBe(casesBefore);
+      expect(await draft()).toEqual(draftBefore);
+    });
+
+    it('keeps the modal open with every required field flagged when the state has no values at all; no case', async () => {
+      const casesBefore = await cases();
+      const payload = viewSubmission('U0MALFORMED', form, {});
+      const response = await requests.interaction({ ...payload, view: { ...payload.view, state: undefined } });
+      const body = await response.json();
+      expect(body.response_action).toBe('errors');
+      expect(Object.keys(body.errors)).toEqual(expect.arrayContaining(['category', 'details']));
+      expect(await cases()).toBe(casesBefore);
+      expect((await running.app.store.list<{ reporter: string }>('case', SCHOOL)).filter((r) => r.data.reporter === 'U0MALFORMED')).toEqual([]);
+    });
+
+    it('answers a button inside the modal whose private_metadata does not parse with "Not sent", changing nothing', async () => {
+      const updates = slack.callsOf('views.update').length;
+      const draftBefore = await draft();
+      const view = { ...form, private_metadata: 'not json', state: { values: viewState(form, {}) } };
+      await requests.interaction(blockAction('U0MALFORMED', button(form.blocks, 'Cancel report'), { view }));
+      const [update] = (await slack.waitFor('views.update', updates + 1)).slice(updates);
+      expect(update!.body.view.title.text).toBe('Not sent');
+      expect(blocksText(update!.body.view.blocks)).toMatch(/couldn't read that form/);
+      expect(await draft()).toEqual(draftBefore);
+      expect(draftBefore).toBeDefined();
+    });
+
+    it('still takes the untampered form afterwards: one case', async () => {
+      const before = await cases();
+      const response = await requests.interaction(viewSubmission('U0MALFORMED', form, complete));
+      expect(response.status).toBe(200);
+      for (let i = 0; i < 100 && (await cases()) === before; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await cases()).toBe(before + 1);
+    });
+  });
+
   it('sent nothing Slack would have rejected in this whole file', () => {
     expect(slack.rejected).toEqual([]);
   });
