@@ -32,6 +32,8 @@ const incidentCues: Cue[] = [
   { pattern: /\b(just|today|this morning|this afternoon|this lunchtime|yesterday|last night|last week|earlier|right now|currently|at the moment|in my (lesson|class|form)|during (period|lesson|registration|break|lunch|class)|on the bus|this week|tonight|over the weekend)\b/, weight: 1.5 },
   { pattern: /\b(one of my|my|this|that|a|one of our|two of my|some of my|a few of my|several) (pupil|student|kid|child|boy|girl|learner|tutee|year \d+|yr ?\d+|y\d+|class|form|group|tutor group|colleague|teacher|member of staff|parent|mum|dad|sixth former|lad|lass)s?\b[^?]*\b(has|have|is|are|was|were|keeps|told|said|showed|sent|posted|shared|got|gets|been|came|seems|admitted|disclosed)\b/, weight: 2 },
   { pattern: /\b(someone|somebody|a man|an adult|a stranger|an older|a person)\b[^?]*\b(has been|keeps|kept|is|was|sent|asked|asking|messaging|contacting|posted)\b/, weight: 1.5 },
+  // Something is going on as the speaker writes: a person, then a present-progressive verb ("kids in IT3 are getting onto games sites").
+  { pattern: /\b(pupils?|students?|kids?|children|boys?|girls?|lads?|learners?|class|form|someone|somebody|he|she|they|y\d+s?|yr ?\d+s?|year ?\d+s?)\b(?:(?!\b(?:if|when|whether|there|what|who|how)\b)[a-z0-9' ]){0,25}\b(is|are|'re|'s) (still |now |currently |all )?[a-z]{3,}ing\b/, weight: 1.5 },
   { pattern: /\b(alert|flagged|flag|popped up|came up|triggered|blocked site)\b/, weight: 1 },
   { pattern: /\bthere('s|s| is| are|'re| was| were| has been) (a|an|some|this|these|loads of|nude|naked|rumou?rs?|videos?|photos?|pictures?|pics?|screenshots?|messages?|posts?|fight|group chat)\b/, weight: 1.5 },
   { pattern: /\bi('ve| have)? (just |accidentally |mistakenly |think i )?[a-z]{3,}ed\b/, weight: 2 },

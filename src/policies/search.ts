@@ -144,13 +144,14 @@ export const DEFAULT_THRESHOLD = 0.6;
  * Logistic weights over pack-independent features, fitted by scripts/kb-diagnose.ts --fit on two
  * independently written packs at once, so the confidence estimates P(the section is right).
  */
-export const confidenceModel = {
-  bias: -2.64,
-  coverage: 1.05,
-  headingCoverage: 0.42,
-  margin: 2.99,
-  unknownShare: -0.91,
-  matched: 1.97,
+export const confidenceModel: ConfidenceModel = {
+  bias: -2.8,
+  coverage: 0.3,
+  margin: 1.83,
+  unknownShare: -0.85,
+  matched: 1.65,
+  proximity: 2.23,
+  margin3: 1.66,
 };
 
 interface Features {
@@ -160,16 +161,40 @@ interface Features {
   headingCoverage: number;
   margin: number;
   unknownShare: number;
+  /**
+   * Share of the question's neighbouring term pairs (IDF-weighted) that also stand within a few
+   * words of each other in the section: "personal phone" answered by a sentence about personal
+   * phones, not by a section that says "personal" in one place and "phone" in another.
+   */
+  proximity: number;
+  /** Lead of the best section over the third, as a share of its score (a three-way tie is no answer). */
+  margin3: number;
 }
 
-export function confidenceFrom(features: Features, model = confidenceModel): number {
-  const z =
-    model.bias +
-    model.coverage * features.coverage +
-    model.headingCoverage * features.headingCoverage +
-    model.margin * features.margin +
-    model.unknownShare * features.unknownShare +
-    model.matched * features.matched;
+/** Two question terms count as near each other within this many section terms (stop words left out). */
+const PROXIMITY_WINDOW = 4;
+
+/** Whether `a` and `b` occur within `window` positions of each other, in either order. */
+function occurNear(sequence: readonly string[], a: string, b: string, window: number): boolean {
+  let lastA = -Infinity;
+  let lastB = -Infinity;
+  for (let i = 0; i < sequence.length; i++) {
+    if (sequence[i] === a) {
+      if (i - lastB <= window) return true;
+      lastA = i;
+    } else if (sequence[i] === b) {
+      if (i - lastA <= window) return true;
+      lastB = i;
+    }
+  }
+  return false;
+}
+
+export type ConfidenceModel = Partial<Record<keyof Features | 'bias', number>>;
+
+export function confidenceFrom(features: Features, model: ConfidenceModel = confidenceModel): number {
+  let z = model.bias ?? 0;
+  for (const name of Object.keys(features) as Array<keyof Features>) z += (model[name] ?? 0) * features[name];
   return 1 / (1 + Math.exp(-z));
 }
 
@@ -189,6 +214,8 @@ export class PolicyIndex {
   readonly #documentFrequency = new Map<string, number>();
   readonly #headingTerms = new Map<string, Set<string>>();
   readonly #sectionTerms = new Map<string, Set<string>>();
+  /** Each section's terms in order (heading, then body), for the proximity of matched terms. */
+  readonly #sequences = new Map<string, string[]>();
   readonly #count: number;
 
   readonly #tuning: RankingTuning;
@@ -230,6 +257,7 @@ export class PolicyIndex {
       const all = new Set([...terms(section.heading), ...terms(section.parentHeading ?? ''), ...terms(section.docTitle), ...terms(section.text)]);
       this.#sectionTerms.set(section.id, all);
       this.#headingTerms.set(section.id, new Set(terms(section.heading)));
+      this.#sequences.set(section.id, [...terms(section.heading), ...terms(section.text)]);
       for (const term of all) this.#documentFrequency.set(term, (this.#documentFrequency.get(term) ?? 0) + 1);
     }
   }
@@ -248,11 +276,11 @@ export class PolicyIndex {
     const ranked = this.#rank(question, options);
     if (!ranked) return undefined;
     const { queryTerms, results } = ranked;
-    const [top, second] = results;
+    const [top] = results;
     return {
       section: this.sections.get(top!.id as string)!,
       score: top!.score,
-      confidence: confidenceFrom(this.#features(queryTerms, top!, second)),
+      confidence: confidenceFrom(this.#features(queryTerms, results)),
       alternatives: results.slice(1, 4).map((r) => ({ section: this.sections.get(r.id as string)!, score: r.score })),
     };
   }
@@ -260,7 +288,7 @@ export class PolicyIndex {
   /** The features the confidence is computed from, exposed for the evaluation's fitting. */
   explain(question: string, options: SearchOptions = {}): Features | undefined {
     const ranked = this.#rank(question, options);
-    return ranked && this.#features(ranked.queryTerms, ranked.results[0]!, ranked.results[1]);
+    return ranked && this.#features(ranked.queryTerms, ranked.results);
   }
 
   #rank(question: string, options: SearchOptions): { queryTerms: string[]; results: SearchResult[] } | undefined {
@@ -279,7 +307,8 @@ export class PolicyIndex {
     return results.length > 0 ? { queryTerms, results } : undefined;
   }
 
-  #features(queryTerms: string[], top: SearchResult, second: SearchResult | undefined): Features {
+  #features(queryTerms: string[], results: SearchResult[]): Features {
+    const [top, second, third] = results as [SearchResult, SearchResult?, SearchResult?];
     const sectionTerms = this.#sectionTerms.get(top.id as string) ?? new Set<string>();
     const headingTerms = this.#headingTerms.get(top.id as string) ?? new Set<string>();
     const matchedQueryTerms = new Set(top.queryTerms);
@@ -297,7 +326,20 @@ export class PolicyIndex {
       if (headingTerms.has(term)) headingCovered += idf;
       if (!this.#documentFrequency.has(term) && !matchedQueryTerms.has(term)) unknown += 1;
     }
+    // Neighbouring pairs in the question's own order, which terms() keeps.
+    const sequence = this.#sequences.get(top.id as string) ?? [];
+    let pairs = 0;
+    let nearPairs = 0;
+    for (let i = 0; i + 1 < queryTerms.length; i++) {
+      const a = queryTerms[i]!;
+      const b = queryTerms[i + 1]!;
+      const weight = this.#idf(a) + this.#idf(b);
+      pairs += weight;
+      if (sectionTerms.has(a) && sectionTerms.has(b) && occurNear(sequence, a, b, PROXIMITY_WINDOW)) nearPairs += weight;
+    }
     return {
+      proximity: pairs > 0 ? nearPairs / pairs : 0,
+      margin3: third ? (top.score - third.score) / top.score : 1,
       coverage: total > 0 ? covered / total : 0,
       headingCoverage: total > 0 ? headingCovered / total : 0,
       margin: second ? (top.score - second.score) / top.score : 1,

@@ -147,7 +147,7 @@ describe('esafety-bot answer', () => {
  * The floors sit a little below the lower of the two, so a change that makes either set worse
  * fails here; raise them as the method improves.
  */
-const floors = { top1: 0.35, correctAbstention: 0.7, intent: 0.9, incidentRecall: 0.9, confidentlyWrongAtMost: 0.25 };
+const floors = { top1: 0.38, correctAbstention: 0.75, intent: 0.95, incidentRecall: 0.97, confidentlyWrongAtMost: 0.2 };
 
 interface Labelled {
   id: string;
