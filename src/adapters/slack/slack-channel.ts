@@ -49,6 +49,8 @@ import {
 } from './block-kit.ts';
 import { slackReferenceSchema, toDeliveryError, type SlackReference } from './delivery.ts';
 import { SlackForms } from './forms.ts';
+import type { Roster } from '../../bot/roster.ts';
+import { readSlackUsers, slackRosterHooks } from './roster.ts';
 import { StoreInstallationStore } from './installation-store.ts';
 import { answerForView, fromSlackText, normaliseViewState, parseButtonValue, parseMetadata, parseOpenFormValue, submissionFrom } from './interaction.ts';
 
@@ -91,6 +93,8 @@ export interface SlackChannelOptions {
    * acknowledgements). Without it the Home tab shows the help and the shortcuts.
    */
   homeSections?: (who: { teamId: string; userId: string }) => Promise<Card[]>;
+  /** The staff directory's roster sync: workspaces are read with users.list (src/adapters/slack/roster.ts). */
+  roster?: Roster;
 }
 
 class NotInstalledError extends Error {
@@ -157,6 +161,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
   const oauth = Boolean(settings.clientId && settings.clientSecret && settings.stateSecret);
   const installationStore = oauth ? new InstallationStoreWithMisses(store, { cacheSeconds: 30 }) : undefined;
   const forms = new SlackForms(store, directory);
+  const rosterHooks = options.roster && slackRosterHooks({ roster: options.roster, log });
 
   // The HTTP response of each request Bolt is handling, so a payload no listener acknowledges (one
   // Bolt cannot even classify) is refused at once rather than left hanging until the 3-second timeout.
@@ -194,7 +199,13 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
             installPath: SLACK_INSTALL_PATH,
             redirectUriPath: SLACK_REDIRECT_PATH,
             clientOptions,
-            callbackOptions: { success: installedPage, failure: installFailedPage },
+            callbackOptions: {
+              success: (installation, installOptions, req, res) => {
+                if (rosterHooks) void track(rosterHooks.installed(installation.team?.id, installation.enterprise?.id));
+                installedPage(installation, installOptions, req, res);
+              },
+              failure: installFailedPage,
+            },
             renderHtmlForInstallPath: installPage,
           },
         }
@@ -246,6 +257,16 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
   };
   const app = new EsafetySlackApp(appOptions);
   const apiClient = app.client;
+  if (rosterHooks) {
+    // Never delays the acknowledgement: a workspace's first request only schedules its sync.
+    app.use(async ({ context, next }) => {
+      void track(rosterHooks.workspaceSeen(context.teamId, context.enterpriseId));
+      await next();
+    });
+    rosterHooks.registerEvents(app);
+    options.roster!.register('slack', async (source) =>
+      readSlackUsers({ client: apiClient, token: await tokenFor({ teamId: source.teamId, enterpriseId: source.access.enterpriseId }) }, source));
+  }
 
   // ------------------------------------------------------------------------------------------
   // Direct messages and references

@@ -22,7 +22,10 @@ import type { Reply } from '../../bot/reply.ts';
 import type { Settings } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
 import { classifyDeliveryFailure } from '../../delivery/classify.ts';
+import { DeliveryError } from '../../delivery/types.ts';
 import { renderAdaptiveCard } from './adaptive-card.ts';
+import type { Roster } from '../../bot/roster.ts';
+import { createPersonalChat, handleTeamsRosterEvent, isRosterReference, readTeamRoster, rosterReferenceSchema } from './roster.ts';
 
 /** The fields a turn needs; anything else in an Activity passes through untouched. */
 export const activitySchema = z.looseObject({
@@ -158,8 +161,8 @@ export interface TeamsChannel {
   send: PlatformSender;
 }
 
-export function createTeamsChannel(options: { settings: Settings; bot: Bot; log: Logger }): TeamsChannel {
-  const { settings, bot, log } = options;
+export function createTeamsChannel(options: { settings: Settings; bot: Bot; log: Logger; roster?: Roster }): TeamsChannel {
+  const { settings, bot, log, roster } = options;
   const auth = new ConfigurationBotFrameworkAuthentication({
     MicrosoftAppId: settings.teams.appId ?? '',
     MicrosoftAppPassword: settings.teams.appPassword ?? '',
@@ -182,16 +185,31 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
       await context.sendActivity({ type: ActivityTypes.InvokeResponse, value: { status: 200 } });
       return;
     }
+    // A team's install and membership changes keep the staff directory current (src/adapters/teams/roster.ts).
+    if (roster && (context.activity.type === ActivityTypes.ConversationUpdate || context.activity.type === ActivityTypes.InstallationUpdate)) {
+      await handleTeamsRosterEvent(context.activity, { roster, log });
+      return;
+    }
     if (context.activity.type !== ActivityTypes.Message) return;
     const inbound = toInbound(context);
     const replies = await bot.handle(inbound);
     if (replies.length > 0) await context.sendActivities(toActivities(replies));
   };
 
+  roster?.register('teams', (source) => readTeamRoster(adapter, settings.teams.appId ?? '', source));
+
   return {
     adapter,
     process: (req, res) => adapter.process(req as never, res as never, logic),
-    send: async (reference, replies) => {
+    send: async (stored, replies) => {
+      let reference = stored;
+      if (isRosterReference(stored)) {
+        // A roster member with no personal chat yet: create it, and keep it for the next message.
+        const member = rosterReferenceSchema.safeParse(stored);
+        if (!member.success) throw new DeliveryError('permanent', 'Teams: the stored roster reference is not usable');
+        reference = await createPersonalChat(adapter, settings.teams.appId ?? '', member.data);
+        await roster?.rememberConversation('teams', member.data.tenantId, member.data.user.aadObjectId, reference);
+      }
       // The adapter's turn-error handler would swallow a refusal (and post an apology into the
       // recipient's chat); catch it inside the turn and rethrow so the caller records a failure.
       // What is thrown is a DeliveryError classified from the connector's status and Retry-After
