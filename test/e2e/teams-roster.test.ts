@@ -186,6 +186,21 @@ describe('sync staff', () => {
   });
 });
 
+describe('a personal chat Teams refuses to create', () => {
+  it('records the person as missed (permanent, no retry) and keeps their roster reference', async () => {
+    connector.failNext(403, 1, {}, 'create');
+    const [reply] = await say('coord-r', 'alert Only new-4 needs a new chat for this one.');
+    const id = /alert-\S+/.exec(reply!.activity.text)![0].replace(/\.$/, '');
+    const progress = await eventually('the alert finished', async () => {
+      const p = await running.app.outbox.progress(SCHOOL, id);
+      return p.pending + p.inflight === 0 && p;
+    });
+    expect(progress.failures).toEqual([{ recipient: 'new-4', reason: expect.stringMatching(/403/) }]);
+    expect(((await users()).get('new-4')!.reference as { kind?: string }).kind).toBe('teams-roster');
+    expect(connector.created.filter((c) => c.parameters.members[0].id === '29:new-4')).toHaveLength(0);
+  });
+});
+
 describe('members leaving the team', () => {
   it('marks them as left, keeps their record and roles, and alerts skip them', async () => {
     await running.app.directory.grantRole(SCHOOL, 'new-3', 'governor');

@@ -8,7 +8,9 @@
 import { TeamsInfo, TurnContext, type CloudAdapter, type ConversationParameters, type ConversationReference, type TeamsChannelAccount } from 'botbuilder';
 import { z } from 'zod';
 import type { Roster, RosterMember, RosterSource } from '../../bot/roster.ts';
+import type { PlatformSender } from '../../bot/notifier.ts';
 import { classifyDeliveryFailure } from '../../delivery/classify.ts';
+import { DeliveryError } from '../../delivery/types.ts';
 import type { Logger } from '../../logger.ts';
 
 /**
@@ -127,6 +129,22 @@ export async function createPersonalChat(adapter: CloudAdapter, appId: string, r
   }
   if (!created?.conversation?.id) throw classifyDeliveryFailure('Teams', new Error('no conversation was created'));
   return created;
+}
+
+/**
+ * The Teams sender, for any reference: a roster reference first gets its personal chat created,
+ * saved through the roster (so the next message reuses it), and the message goes there.
+ */
+export function creatingPersonalChats(send: PlatformSender, deps: { adapter: CloudAdapter; appId: string; roster?: Roster }): PlatformSender {
+  return async (stored, replies) => {
+    if (!isRosterReference(stored)) return send(stored, replies);
+    const member = rosterReferenceSchema.safeParse(stored);
+    if (!member.success) throw new DeliveryError('permanent', 'Teams: the stored roster reference is not usable');
+    const reference = await createPersonalChat(deps.adapter, deps.appId, member.data);
+    // Saved before sending: a send that fails still leaves the chat known for the retry.
+    await deps.roster?.rememberConversation('teams', member.data.tenantId, member.data.user.aadObjectId, reference);
+    return send(reference, replies);
+  };
 }
 
 const memberEntrySchema = z.looseObject({ id: z.string().min(1).max(200), aadObjectId: z.string().min(1).max(100).optional() });

@@ -22,10 +22,9 @@ import type { Reply } from '../../bot/reply.ts';
 import type { Settings } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
 import { classifyDeliveryFailure } from '../../delivery/classify.ts';
-import { DeliveryError } from '../../delivery/types.ts';
 import { renderAdaptiveCard } from './adaptive-card.ts';
 import type { Roster } from '../../bot/roster.ts';
-import { createPersonalChat, handleTeamsRosterEvent, isRosterReference, readTeamRoster, rosterReferenceSchema } from './roster.ts';
+import { creatingPersonalChats, handleTeamsRosterEvent, readTeamRoster } from './roster.ts';
 
 /** The fields a turn needs; anything else in an Activity passes through untouched. */
 export const activitySchema = z.looseObject({
@@ -198,18 +197,10 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
 
   roster?.register('teams', (source) => readTeamRoster(adapter, settings.teams.appId ?? '', source));
 
-  return {
+  const channel: TeamsChannel = {
     adapter,
     process: (req, res) => adapter.process(req as never, res as never, logic),
-    send: async (stored, replies) => {
-      let reference = stored;
-      if (isRosterReference(stored)) {
-        // A roster member with no personal chat yet: create it, and keep it for the next message.
-        const member = rosterReferenceSchema.safeParse(stored);
-        if (!member.success) throw new DeliveryError('permanent', 'Teams: the stored roster reference is not usable');
-        reference = await createPersonalChat(adapter, settings.teams.appId ?? '', member.data);
-        await roster?.rememberConversation('teams', member.data.tenantId, member.data.user.aadObjectId, reference);
-      }
+    send: async (reference, replies) => {
       // The adapter's turn-error handler would swallow a refusal (and post an apology into the
       // recipient's chat); catch it inside the turn and rethrow so the caller records a failure.
       // What is thrown is a DeliveryError classified from the connector's status and Retry-After
@@ -235,4 +226,6 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
       if (refusal) throw classifyDeliveryFailure('Teams', refusal);
     },
   };
+  // A roster member with no personal chat yet gets one on the first message (src/adapters/teams/roster.ts).
+  return { ...channel, send: creatingPersonalChats(channel.send, { adapter, appId: settings.teams.appId ?? '', roster }) };
 }
