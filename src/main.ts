@@ -9,6 +9,7 @@ import { isAppError } from './errors.ts';
 import { GLOBAL_PARTITION } from './store/store.ts';
 import { Directory } from './bot/directory.ts';
 import { Notifier } from './bot/notifier.ts';
+import { Roster } from './bot/roster.ts';
 import { Jobs, recurring, type JobsOptions } from './delivery/jobs.ts';
 import { sendReviewReminders } from './bot/features/acknowledgements/reviews.ts';
 import { defaultRetention } from './bot/features/incidents/reports.ts';
@@ -52,6 +53,8 @@ export interface CoreParts {
   outbox: Outbox;
   /** Durable jobs (JobScheduler): schedule anywhere; the server processes run them. */
   jobs: Jobs;
+  /** The staff directory's roster sync; the channels register their platform's reader. */
+  roster: Roster;
 }
 
 /** Tuning for the outbox and the job runner (docs/delivery.md); tests and benchmarks shorten or raise them. */
@@ -77,6 +80,8 @@ export async function createCore(settings: Settings, log: Logger, options: { sto
     options.delivery?.outbox,
   );
   const jobs = new Jobs({ store, log }, options.delivery?.jobs);
+  const roster = new Roster({ directory, store, jobs, log });
+  roster.registerJobs(jobs);
   const queue = options.delivery?.featuresUseOutbox ? outbox : undefined;
   const linkSecret = settings.linkSigningSecret ?? (await storedSecret(store, 'link-signing'));
   const { bot, incidents, acks } = createBot({
@@ -86,8 +91,9 @@ export async function createCore(settings: Settings, log: Logger, options: { sto
     escalateAfterMinutes: settings.incidents.escalateAfterMinutes,
     publicUrl: settings.publicUrl,
     linkSecret,
+    roster,
   });
-  return { settings, store, directory, library, notifier, bot, incidents, acks, outbox, jobs, linkSecret };
+  return { settings, store, directory, library, notifier, bot, incidents, acks, outbox, jobs, linkSecret, roster };
 }
 
 /**
@@ -141,7 +147,7 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
   core.directory.startRefresh({ onError: (error) => log.warn({ err: { name: (error as Error).name } }, 'directory refresh failed') });
   core.library.startRefresh({ onError: (error, school) => log.warn({ school, err: { name: (error as Error).name } }, 'policy index refresh failed') });
 
-  const teams = settings.teams.enabled ? createTeamsChannel({ settings, bot, log }) : undefined;
+  const teams = settings.teams.enabled ? createTeamsChannel({ settings, bot, log, roster: core.roster }) : undefined;
   if (teams) {
     notifier.register('teams', teams.send);
     notifier.register('playground', teams.send);
@@ -154,6 +160,7 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
         store,
         directory: core.directory,
         log,
+        roster: core.roster,
         // The Home tab starts with what the person has to read and accept, buttons and signed links included.
         homeSections: ({ school, userId }) => core.acks.pendingCards(school, userId),
       })

@@ -20,6 +20,8 @@ import { AcknowledgementService } from './features/acknowledgements/service.ts';
 import { acknowledgementRoutes } from './features/acknowledgements/routes.ts';
 import type { Notifier } from './notifier.ts';
 import { Router } from './router.ts';
+import type { Roster } from './roster.ts';
+import { rosterRoutes } from './features/roster.ts';
 
 export interface CoreServices {
   store: Store;
@@ -38,6 +40,8 @@ export interface CoreServices {
   /** Base URL and secret of the signed "Read the policy" links. */
   publicUrl?: string;
   linkSecret?: string;
+  /** The staff directory's roster sync ("sync staff"); the command is absent without it. */
+  roster?: Roster;
 }
 
 export function createBot(services: CoreServices): { bot: Bot; router: Router; audit: AuditLog; incidents: IncidentService; cases: CaseBook; acks: AcknowledgementService } {
@@ -55,6 +59,7 @@ export function createBot(services: CoreServices): { bot: Bot; router: Router; a
   const ask = qa.find((route) => route.name === 'qa.ask')!;
   const router = new Router(ask);
   router.add(...coreRoutes(services), ...policyRoutes({ ...services, audit }), ...incidentRoutes(incidentDeps, incidents), ...acknowledgementRoutes({ ...services, acks, queue, audit }), ...qa);
+  if (services.roster) router.add(...rosterRoutes({ roster: services.roster, audit }));
   const bot = new Bot({ store: services.store, directory: services.directory, router, defaultSchool: services.defaultSchool, log: services.log });
   return { bot, router, audit, incidents, cases, acks };
 }

@@ -44,6 +44,8 @@ export interface UserRecord {
   reference?: unknown;
   firstSeen: string;
   lastSeen: string;
+  /** When a roster said they left (removed from the team, deactivated in Slack): kept for roles and the audit trail, but not messaged. */
+  leftAt?: string;
 }
 
 interface TenantMapping {
@@ -298,7 +300,33 @@ export class Directory {
   }
 
   async listUsers(school: string): Promise<UserRecord[]> {
-    return (await this.#store.list<UserRecord>('user', school)).map((record) => record.data);
+    return (await this.listUserRecords(school)).map((record) => record.data);
+  }
+
+  /** The school's user records with their etags (one partition query), for a caller that compares and writes few. */
+  async listUserRecords(school: string): Promise<StoredRecord<UserRecord>[]> {
+    return this.#store.list<UserRecord>('user', school);
+  }
+
+  /**
+   * Writes `change(current)` to the user's record (current: undefined when the bot has not met them),
+   * or nothing when it returns undefined. `known` is the record as already read (from
+   * `listUserRecords`; null: known to be absent), which saves the read; after a lost race the record
+   * is read again and `change` applied to that.
+   */
+  async changeUser(school: string, userId: string, change: (current: UserRecord | undefined) => UserRecord | undefined, known?: StoredRecord<UserRecord> | null): Promise<'created' | 'updated' | 'unchanged'> {
+    let record = known === undefined ? await this.#store.get<UserRecord>(userKey(school, userId)) : (known ?? undefined);
+    for (let attempt = 0; ; attempt++) {
+      const next = change(record && structuredClone(record.data));
+      if (!next) return 'unchanged';
+      try {
+        await this.#saveUser(school, { ...next, id: userId }, record);
+        return record ? 'updated' : 'created';
+      } catch (error) {
+        if (attempt >= 3 || !(isAppError(error, 'precondition_failed') || isAppError(error, 'conflict') || isAppError(error, 'not_found'))) throw error;
+        record = await this.#store.get<UserRecord>(userKey(school, userId));
+      }
+    }
   }
 
   /** Users holding any of the roles. A partition query: for notifications, never the question path. */

@@ -26,6 +26,7 @@ const permissions = {
   'policies.import': ['coordinator'],
   'policies.publish': ['coordinator'],
   'alerts.broadcast': ['coordinator'],
+  'roster.sync': ['coordinator'],
   'qa.answerEscalations': ['coordinator'],
   'qa.report': ['coordinator', 'headteacher', 'governor', 'chair-of-governors'],
   'cases.work': ['dsl', 'deputy-dsl', 'management'],

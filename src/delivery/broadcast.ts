@@ -22,7 +22,8 @@ export async function broadcastToSchool(
   options: BroadcastOptions = {},
 ): Promise<{ broadcastId: string; count: number }> {
   if (replies.length === 0) throw new AppError('validation_failed', 'nothing to send');
-  const users = (await deps.directory.listUsers(school)).filter((user) => options.filter?.(user) ?? true);
+  // People a roster marked as left are kept in the directory (roles, audit) but not messaged.
+  const users = (await deps.directory.listUsers(school)).filter((user) => !user.leftAt && (options.filter?.(user) ?? true));
   // `origin` rides along: the outbox keeps it on the broadcast record.
   const { filter: _filter, ...enqueueOptions } = options;
   return deps.queue.enqueue(

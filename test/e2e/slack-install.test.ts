@@ -129,6 +129,14 @@ describe('installed through OAuth, one workspace at a time', () => {
     expect(stored?.data).toMatchObject({ team: { id: 'T0INSTALL' }, bot: { token: 'xoxb-installed-token', userId: 'U0BOT' } });
   });
 
+  it('reads the installed workspace\'s members (users.list) with its own token, off the request path', async () => {
+    const [list] = await slack.waitFor('users.list');
+    expect(list!.authorization).toBe('Bearer xoxb-installed-token');
+    expect(String(list!.body.limit)).toBe('200');
+    const sources = await running.app.store.list<{ platform: string; teamId: string }>('roster-source', 'installed');
+    expect(sources.map((s) => s.data)).toEqual([expect.objectContaining({ platform: 'slack', teamId: 'T0INSTALL' })]);
+  });
+
   it('answers that workspace with its own token', async () => {
     const before = slack.callsOf('chat.postMessage').length;
     const requests = slackRequests(running.url, signingSecret, 'T0INSTALL');

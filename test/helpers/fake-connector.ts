@@ -1,7 +1,10 @@
 /**
  * A loopback stand-in for the Bot Framework connector service: it accepts the calls botbuilder makes
- * when replying (POST /v3/conversations/{id}/activities[/{replyToId}]) and records each activity.
- * Activities posted to /api/messages carry serviceUrl = this server's URL.
+ * when replying (POST /v3/conversations/{id}/activities[/{replyToId}]) and records each activity;
+ * serves a team's roster as Teams does (GET /v3/conversations/{team id}/pagedmembers, a page at a
+ * time with a continuation token); and creates personal conversations (POST /v3/conversations, the
+ * same id again for the same member, as Teams answers). Activities posted to /api/messages carry
+ * serviceUrl = this server's URL.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,20 +15,40 @@ export interface CapturedActivity {
   activity: Record<string, any>;
 }
 
+/** Which calls a scripted failure applies to. */
+export type ConnectorRoute = 'activities' | 'members' | 'create';
+
 export interface FakeConnector {
   url: string;
   activities: CapturedActivity[];
+  /** Team rosters by team id, as the connector lists them (TeamsChannelAccount objects). */
+  rosters: Map<string, Array<Record<string, unknown>>>;
+  /** At most this many members a page, whatever pageSize asks (so a test sees the continuation token). */
+  rosterPageSize: number;
+  /** Every roster page served: the team id and the continuation token it was asked with. */
+  rosterReads: Array<{ teamId: string; continuationToken?: string; pageSize?: number }>;
+  /** Every POST /v3/conversations (create conversation), with its ConversationParameters. */
+  created: Array<{ id: string; parameters: Record<string, any> }>;
   /** Resolves once at least `count` activities have arrived (in total). */
   waitFor(count: number, timeoutMs?: number): Promise<CapturedActivity[]>;
-  /** Respond with this status to the next `times` sends (to test failures and throttling). */
-  failNext(status: number, times?: number, headers?: Record<string, string>): void;
+  /** Respond with this status to the next `times` calls of a kind (sends by default), to test failures and throttling. */
+  failNext(status: number, times?: number, headers?: Record<string, string>, route?: ConnectorRoute): void;
   close(): Promise<void>;
 }
 
 export async function startFakeConnector(): Promise<FakeConnector> {
   const activities: CapturedActivity[] = [];
   const waiters: Array<() => void> = [];
-  let failures: Array<{ status: number; headers: Record<string, string> }> = [];
+  let failures: Array<{ status: number; headers: Record<string, string>; route: ConnectorRoute }> = [];
+  const rosters = new Map<string, Array<Record<string, unknown>>>();
+  const rosterReads: FakeConnector['rosterReads'] = [];
+  const created: FakeConnector['created'] = [];
+  const state = { rosterPageSize: 100 };
+  /** The first scripted failure for this kind of call, taken off the queue. */
+  const failureFor = (route: ConnectorRoute) => {
+    const index = failures.findIndex((failure) => failure.route === route);
+    return index < 0 ? undefined : failures.splice(index, 1)[0];
+  };
   // restify patches http.ServerResponse in this process (writeHead no longer returns `res`), so
   // replies are written with a helper that does not chain.
   const reply = (res: import('node:http').ServerResponse, status: number, body: string, headers: Record<string, string> = {}) => {
@@ -37,12 +60,38 @@ export async function startFakeConnector(): Promise<FakeConnector> {
     req.setEncoding('utf8');
     req.on('data', (chunk) => (body += chunk));
     req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://connector');
+      const members = /^\/v3\/conversations\/([^/]+)\/pagedmembers$/.exec(url.pathname);
+      if (req.method === 'GET' && members) {
+        const failure = failureFor('members');
+        if (failure) return reply(res, failure.status, '{"error":{"code":"Failure","message":"Roster of Alice Example not available"}}', failure.headers);
+        const teamId = decodeURIComponent(members[1]!);
+        const roster = rosters.get(teamId);
+        if (!roster) return reply(res, 404, '{"error":{"code":"ConversationNotFound"}}');
+        const continuationToken = url.searchParams.get('continuationToken') ?? undefined;
+        const pageSize = Number(url.searchParams.get('pageSize') ?? 0) || undefined;
+        rosterReads.push({ teamId, continuationToken, pageSize });
+        const start = continuationToken ? Number(Buffer.from(continuationToken, 'base64url').toString('utf8').replace(/^offset:/, '')) : 0;
+        const size = Math.min(pageSize ?? state.rosterPageSize, state.rosterPageSize);
+        const next = start + size < roster.length ? Buffer.from(`offset:${start + size}`).toString('base64url') : undefined;
+        return reply(res, 200, JSON.stringify({ members: roster.slice(start, start + size), ...(next ? { continuationToken: next } : {}) }));
+      }
+      if (req.method === 'POST' && url.pathname === '/v3/conversations') {
+        const failure = failureFor('create');
+        if (failure) return reply(res, failure.status, '{"error":{"code":"Failure"}}', failure.headers);
+        const parameters = JSON.parse(body || '{}');
+        const member = parameters.members?.[0]?.id;
+        if (parameters.isGroup !== false || typeof member !== 'string' || !parameters.tenantId) return reply(res, 400, '{"error":{"code":"BadArgument"}}');
+        const id = `a:personal-${member}`;
+        created.push({ id, parameters });
+        return reply(res, 201, JSON.stringify({ id }));
+      }
       const match = /^\/v3\/conversations\/([^/]+)\/activities(?:\/([^/?]+))?/.exec(req.url ?? '');
       if (req.method !== 'POST' || !match) {
         reply(res, 404, '{"error":{"code":"NotFound"}}');
         return;
       }
-      const failure = failures.shift();
+      const failure = failureFor('activities');
       if (failure) {
         reply(res, failure.status, '{"error":{"code":"Failure"}}', failure.headers);
         return;
@@ -58,6 +107,15 @@ export async function startFakeConnector(): Promise<FakeConnector> {
   return {
     url: `http://127.0.0.1:${port}`,
     activities,
+    rosters,
+    get rosterPageSize() {
+      return state.rosterPageSize;
+    },
+    set rosterPageSize(size: number) {
+      state.rosterPageSize = size;
+    },
+    rosterReads,
+    created,
     waitFor: (count, timeoutMs = 5000) =>
       new Promise((resolve, reject) => {
         const deadline = setTimeout(() => reject(new Error(`expected ${count} activities, got ${activities.length}`)), timeoutMs);
@@ -69,8 +127,8 @@ export async function startFakeConnector(): Promise<FakeConnector> {
         };
         check();
       }),
-    failNext: (status, times = 1, headers = {}) => {
-      failures = [...failures, ...Array.from({ length: times }, () => ({ status, headers }))];
+    failNext: (status, times = 1, headers = {}, route = 'activities') => {
+      failures = [...failures, ...Array.from({ length: times }, () => ({ status, headers, route }))];
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };

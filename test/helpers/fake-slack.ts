@@ -6,7 +6,8 @@
  * Like Slack, it checks Block Kit limits on what it is sent (blocks per message or view, text
  * lengths, buttons, inputs, modal titles) and answers `invalid_blocks` when one is exceeded, so an
  * end-to-end test fails where real Slack would reject the message. Failures can be scripted per
- * method (`failNext`): a 429 with Retry-After, or `{ ok: false, error }`.
+ * method (`failNext`): a 429 with Retry-After, or `{ ok: false, error }`. users.list serves `users`
+ * a page at a time (`limit`, at most `usersPageSize`) with Slack's `response_metadata.next_cursor`.
  */
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -47,6 +48,10 @@ export interface FakeSlack {
   failNext(method: string, failure: ScriptedFailure): void;
   /** What oauth.v2.access answers (an install); the default is a workspace install of T0INSTALL. */
   oauthAccess: Record<string, unknown>;
+  /** The workspace's members, as users.list returns them (Slack user objects). */
+  users: Array<Record<string, unknown>>;
+  /** At most this many users a page, whatever `limit` asks (so a test sees the cursor). */
+  usersPageSize: number;
   /** Calls refused for breaking a Block Kit limit, with the problems found. */
   rejected: Array<{ method: string; problems: string[] }>;
   close(): Promise<void>;
@@ -226,6 +231,8 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   const failures = new Map<string, ScriptedFailure[]>();
   let views = 0;
   const fake: Partial<FakeSlack> = {
+    users: [],
+    usersPageSize: 200,
     oauthAccess: {
       ok: true,
       app_id: 'A0FAKE',
@@ -266,6 +273,12 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         return { status: 200, payload: { ok: true, view: { ...(body.view as Json), id: body.view_id ?? `V${String(views).padStart(6, '0')}`, hash: `hash-${views}` } } };
       case 'auth.test':
         return { status: 200, payload: { ok: true, url: 'https://fake.slack.test/', team: 'Fake', user: 'esafety-bot', team_id: 'T0INSTALL', user_id: 'U0BOT', bot_id: 'B0BOT' } };
+      case 'users.list': {
+        const start = body.cursor ? Number(Buffer.from(String(body.cursor), 'base64').toString('utf8').replace(/^offset:/, '')) : 0;
+        const size = Math.min(Number(body.limit) || 100, fake.usersPageSize!);
+        const next = start + size < fake.users!.length ? Buffer.from(`offset:${start + size}`).toString('base64') : '';
+        return { status: 200, payload: { ok: true, members: fake.users!.slice(start, start + size), cache_ts: 0, response_metadata: { next_cursor: next } } };
+      }
       case 'oauth.v2.access':
         return { status: 200, payload: fake.oauthAccess! };
       default:

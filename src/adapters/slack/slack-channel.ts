@@ -50,6 +50,8 @@ import {
 import { slackReferenceSchema, type SlackReference } from './delivery.ts';
 import { SlackForms } from './forms.ts';
 import { createHome, isHomeView, type HomeSections } from './home.ts';
+import type { Roster } from '../../bot/roster.ts';
+import { readSlackUsers, slackRosterHooks } from './roster.ts';
 import { StoreInstallationStore } from './installation-store.ts';
 import { answerForView, fromSlackText, normaliseViewState, parseButtonValue, parseMetadata, parseOpenFormValue, submissionFrom } from './interaction.ts';
 
@@ -92,6 +94,8 @@ export interface SlackChannelOptions {
    * have to read and accept). Without it the Home tab shows the help and the shortcuts.
    */
   homeSections?: HomeSections;
+  /** The staff directory's roster sync: workspaces are read with users.list (src/adapters/slack/roster.ts). */
+  roster?: Roster;
 }
 
 class NotInstalledError extends Error {
@@ -159,6 +163,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
   const installationStore = oauth ? new InstallationStoreWithMisses(store, { cacheSeconds: 30 }) : undefined;
   const forms = new SlackForms(store, directory);
   const home = createHome({ directory, sections: options.homeSections, log });
+  const rosterHooks = options.roster && slackRosterHooks({ roster: options.roster, log });
 
   // The HTTP response of each request Bolt is handling, so a payload no listener acknowledges (one
   // Bolt cannot even classify) is refused at once rather than left hanging until the 3-second timeout.
@@ -196,7 +201,13 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
             installPath: SLACK_INSTALL_PATH,
             redirectUriPath: SLACK_REDIRECT_PATH,
             clientOptions,
-            callbackOptions: { success: installedPage, failure: installFailedPage },
+            callbackOptions: {
+              success: (installation, installOptions, req, res) => {
+                if (rosterHooks) void track(rosterHooks.installed(installation.team?.id, installation.enterprise?.id));
+                installedPage(installation, installOptions, req, res);
+              },
+              failure: installFailedPage,
+            },
             renderHtmlForInstallPath: installPage,
           },
         }
@@ -248,6 +259,16 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
   };
   const app = new EsafetySlackApp(appOptions);
   const apiClient = app.client;
+  if (rosterHooks) {
+    // Never delays the acknowledgement: a workspace's first request only schedules its sync.
+    app.use(async ({ context, next }) => {
+      void track(rosterHooks.workspaceSeen(context.teamId, context.enterpriseId));
+      await next();
+    });
+    rosterHooks.registerEvents(app);
+    options.roster!.register('slack', async (source) =>
+      readSlackUsers({ client: apiClient, token: await tokenFor({ teamId: source.teamId, enterpriseId: source.access.enterpriseId }) }, source));
+  }
 
   // ------------------------------------------------------------------------------------------
   // Direct messages and references

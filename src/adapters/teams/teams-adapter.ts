@@ -23,6 +23,8 @@ import type { Settings } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
 import { classifyDeliveryFailure } from '../../delivery/classify.ts';
 import { renderAdaptiveCard } from './adaptive-card.ts';
+import type { Roster } from '../../bot/roster.ts';
+import { creatingPersonalChats, handleTeamsRosterEvent, readTeamRoster } from './roster.ts';
 
 /** The fields a turn needs; anything else in an Activity passes through untouched. */
 export const activitySchema = z.looseObject({
@@ -158,8 +160,8 @@ export interface TeamsChannel {
   send: PlatformSender;
 }
 
-export function createTeamsChannel(options: { settings: Settings; bot: Bot; log: Logger }): TeamsChannel {
-  const { settings, bot, log } = options;
+export function createTeamsChannel(options: { settings: Settings; bot: Bot; log: Logger; roster?: Roster }): TeamsChannel {
+  const { settings, bot, log, roster } = options;
   const auth = new ConfigurationBotFrameworkAuthentication({
     MicrosoftAppId: settings.teams.appId ?? '',
     MicrosoftAppPassword: settings.teams.appPassword ?? '',
@@ -182,13 +184,20 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
       await context.sendActivity({ type: ActivityTypes.InvokeResponse, value: { status: 200 } });
       return;
     }
+    // A team's install and membership changes keep the staff directory current (src/adapters/teams/roster.ts).
+    if (roster && (context.activity.type === ActivityTypes.ConversationUpdate || context.activity.type === ActivityTypes.InstallationUpdate)) {
+      await handleTeamsRosterEvent(context.activity, { roster, log });
+      return;
+    }
     if (context.activity.type !== ActivityTypes.Message) return;
     const inbound = toInbound(context);
     const replies = await bot.handle(inbound);
     if (replies.length > 0) await context.sendActivities(toActivities(replies));
   };
 
-  return {
+  roster?.register('teams', (source) => readTeamRoster(adapter, settings.teams.appId ?? '', source));
+
+  const channel: TeamsChannel = {
     adapter,
     process: (req, res) => adapter.process(req as never, res as never, logic),
     send: async (reference, replies) => {
@@ -217,4 +226,6 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
       if (refusal) throw classifyDeliveryFailure('Teams', refusal);
     },
   };
+  // A roster member with no personal chat yet gets one on the first message (src/adapters/teams/roster.ts).
+  return { ...channel, send: creatingPersonalChats(channel.send, { adapter, appId: settings.teams.appId ?? '', roster }) };
 }

@@ -30,7 +30,9 @@ describe('the Slack app manifest', () => {
 
   it('subscribes to the events the adapter handles, with the scopes they need', () => {
     expect(manifest.settings.event_subscriptions.request_url).toBe(EVENTS_URL);
-    expect([...manifest.settings.event_subscriptions.bot_events].sort()).toEqual(['app_home_opened', 'app_mention', 'app_uninstalled', 'message.im', 'tokens_revoked']);
+    expect([...manifest.settings.event_subscriptions.bot_events].sort()).toEqual(['app_home_opened', 'app_mention', 'app_uninstalled', 'message.im', 'team_join', 'tokens_revoked', 'user_change']);
+    // team_join and user_change (the staff directory) need users:read.
+    expect(manifest.oauth_config.scopes.bot).toContain('users:read');
     expect(manifest.oauth_config.scopes.bot).toEqual(expect.arrayContaining(['im:history', 'app_mentions:read', 'im:write', 'chat:write', 'commands']));
     expect(manifest.features.app_home).toEqual({ home_tab_enabled: true, messages_tab_enabled: true, messages_tab_read_only_enabled: false });
     expect(manifest.settings.socket_mode_enabled).toBe(false);

@@ -179,7 +179,7 @@ export function acknowledgementRoutes(deps: AckRouteDeps): Route[] {
       const body = match[2]!.trim();
       if (!body) return [text('Write the alert after the word alert, e.g. "alert critical A scam message is going round asking staff for their login." Nothing was sent.')];
       if (body.length > MAX_ALERT_LENGTH) return [text(`That alert is ${body.length} characters; the limit is ${MAX_ALERT_LENGTH}. Nothing was sent.`)];
-      const staff = (await directory.listUsers(turn.school.id)).filter((u) => u.id !== turn.user.id);
+      const staff = (await directory.listUsers(turn.school.id)).filter((u) => u.id !== turn.user.id && !u.leftAt);
       const record: AlertRecord = {
         id: `alert-${new Date().toISOString().slice(0, 10)}-${randomUUID().slice(0, 8)}`,
         severity: (match[1]?.toLowerCase() as AlertRecord['severity']) ?? 'info',

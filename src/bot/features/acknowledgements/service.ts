@@ -85,7 +85,8 @@ export class AcknowledgementService {
 
   /** Everyone in the audience the bot can reach: all known staff, or the members of the groups. */
   async audienceMembers(school: string, audience: Campaign['audience']): Promise<UserRecord[]> {
-    const users = await this.deps.directory.listUsers(school);
+    // People a roster marked as left keep their records (roles, past acceptances) but are not asked.
+    const users = (await this.deps.directory.listUsers(school)).filter((u) => !u.leftAt);
     if (audience === 'all') return users;
     const profiles = new Map((await this.deps.store.list<StaffProfile>('staff-profile', school)).map((r) => [r.id, r.data]));
     return users.filter((u) => profiles.get(u.id)?.groups.some((g) => audience.includes(g)));

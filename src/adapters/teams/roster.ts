@@ -1,0 +1,210 @@
+/**
+ * Teams' side of the staff directory: a team's roster read through the connector's members API
+ * (GET /v3/conversations/{team id}/pagedmembers, with its continuation token), the install and
+ * membership events that start a sync, and the personal chat created on the first proactive message
+ * to a member who never wrote to the bot (Teams' documented proactive-install pattern:
+ * POST /v3/conversations with that one member).
+ */
+import { TeamsInfo, TurnContext, type CloudAdapter, type ConversationParameters, type ConversationReference, type TeamsChannelAccount } from 'botbuilder';
+import { z } from 'zod';
+import type { Roster, RosterMember, RosterSource } from '../../bot/roster.ts';
+import type { PlatformSender } from '../../bot/notifier.ts';
+import { classifyDeliveryFailure } from '../../delivery/classify.ts';
+import { DeliveryError } from '../../delivery/types.ts';
+import type { Logger } from '../../logger.ts';
+
+/**
+ * Kept as a roster member's reference until a personal chat exists: enough for the sender to create
+ * it. Replaced by the created conversation's reference after the first message.
+ */
+export const rosterReferenceSchema = z.object({
+  kind: z.literal('teams-roster'),
+  serviceUrl: z.url({ protocol: /^https?$/ }),
+  tenantId: z.string().min(1).max(100),
+  /** The member's Teams id (29:…) and AAD object id. */
+  user: z.object({ id: z.string().min(1).max(200), aadObjectId: z.string().min(1).max(100) }),
+  bot: z.object({ id: z.string().min(1).max(200) }),
+});
+export type RosterReference = z.infer<typeof rosterReferenceSchema>;
+
+export function isRosterReference(reference: unknown): reference is RosterReference {
+  return typeof reference === 'object' && reference !== null && (reference as { kind?: unknown }).kind === 'teams-roster';
+}
+
+const PAGE_SIZE = 500;
+/** A bound on continuation tokens followed (500 a page: far beyond any school). */
+const MAX_PAGES = 200;
+
+type ConnectorClientHolder = { client?: { pipeline?: { removePolicy(options: { phase: 'Retry' }): unknown } } } | undefined;
+
+/**
+ * The connector client retries 429 and 5xx by itself; here the caller decides instead (the sync
+ * job's backoff, the outbox's pause), so the client made for this call gets no retry policy.
+ */
+export function withoutClientRetries(context: TurnContext): void {
+  const client = context.turnState.get(context.adapter.ConnectorClientKey) as ConnectorClientHolder;
+  client?.client?.pipeline?.removePolicy({ phase: 'Retry' });
+}
+
+const accountSchema = z.looseObject({
+  id: z.string().min(1).max(200),
+  aadObjectId: z.string().min(1).max(100),
+  name: z.string().optional(),
+  userRole: z.string().optional(),
+});
+
+/** A roster entry as a directory member, or undefined for one the bot cannot use (no AAD id, anonymous). */
+export function memberFrom(account: unknown, source: Pick<RosterSource, 'access'>): RosterMember | undefined {
+  const parsed = accountSchema.safeParse(account);
+  if (!parsed.success || parsed.data.userRole === 'anonymous') return undefined;
+  const { id, aadObjectId, name } = parsed.data;
+  const reference: RosterReference = {
+    kind: 'teams-roster',
+    serviceUrl: source.access.serviceUrl!,
+    tenantId: source.access.tenantId!,
+    user: { id, aadObjectId },
+    bot: { id: source.access.botId! },
+  };
+  return { id: aadObjectId, ...(name?.trim() ? { name: name.trim().slice(0, 200) } : {}), reference };
+}
+
+/** Reads a team's whole roster, page by page. Throws a classified DeliveryError when the connector refuses. */
+export async function readTeamRoster(adapter: CloudAdapter, appId: string, source: RosterSource): Promise<{ members: RosterMember[]; skipped: number }> {
+  const members: RosterMember[] = [];
+  let skipped = 0;
+  let refusal: unknown;
+  const reference: Partial<ConversationReference> = {
+    channelId: 'msteams',
+    serviceUrl: source.access.serviceUrl,
+    conversation: { id: source.teamId, tenantId: source.access.tenantId, isGroup: true, conversationType: 'channel', name: '' },
+    bot: { id: source.access.botId ?? '', name: '' },
+  };
+  try {
+    await adapter.continueConversationAsync(appId, reference, async (context) => {
+      withoutClientRetries(context);
+      // Caught here and thrown after: the adapter's turn-error handler would post an apology into the team.
+      try {
+        let token: string | undefined;
+        for (let page = 0; page < MAX_PAGES; page++) {
+          const result = await TeamsInfo.getPagedTeamMembers(context, source.teamId, PAGE_SIZE, token);
+          for (const account of (result.members ?? []) as TeamsChannelAccount[]) {
+            const member = memberFrom(account, source);
+            if (member) members.push(member);
+            else skipped++;
+          }
+          token = result.continuationToken || undefined;
+          if (!token) break;
+        }
+      } catch (error) {
+        refusal = error;
+      }
+    });
+  } catch (error) {
+    refusal ??= error;
+  }
+  if (refusal) throw classifyDeliveryFailure('Teams', refusal);
+  return { members, skipped };
+}
+
+/**
+ * Creates the bot's personal chat with a roster member (Teams answers with the existing one if there
+ * is one) and returns its reference, for the sender to send into and the directory to keep.
+ */
+export async function createPersonalChat(adapter: CloudAdapter, appId: string, reference: RosterReference): Promise<Partial<ConversationReference>> {
+  const parameters = {
+    isGroup: false,
+    bot: { id: reference.bot.id, name: '' },
+    members: [{ id: reference.user.id, name: '' }],
+    tenantId: reference.tenantId,
+    channelData: { tenant: { id: reference.tenantId } },
+  } as ConversationParameters;
+  let created: Partial<ConversationReference> | undefined;
+  try {
+    await adapter.createConversationAsync(appId, 'msteams', reference.serviceUrl, undefined as unknown as string, parameters, async (context) => {
+      const { activityId: _activityId, ...conversation } = TurnContext.getConversationReference(context.activity);
+      created = { ...conversation, user: { id: reference.user.id, name: '', aadObjectId: reference.user.aadObjectId } };
+    });
+  } catch (error) {
+    throw classifyDeliveryFailure('Teams', error);
+  }
+  if (!created?.conversation?.id) throw classifyDeliveryFailure('Teams', new Error('no conversation was created'));
+  return created;
+}
+
+/**
+ * The Teams sender, for any reference: a roster reference first gets its personal chat created,
+ * saved through the roster (so the next message reuses it), and the message goes there.
+ */
+export function creatingPersonalChats(send: PlatformSender, deps: { adapter: CloudAdapter; appId: string; roster?: Roster }): PlatformSender {
+  return async (stored, replies) => {
+    if (!isRosterReference(stored)) return send(stored, replies);
+    const member = rosterReferenceSchema.safeParse(stored);
+    if (!member.success) throw new DeliveryError('permanent', 'Teams: the stored roster reference is not usable');
+    const reference = await createPersonalChat(deps.adapter, deps.appId, member.data);
+    // Saved before sending: a send that fails still leaves the chat known for the retry.
+    await deps.roster?.rememberConversation('teams', member.data.tenantId, member.data.user.aadObjectId, reference);
+    return send(reference, replies);
+  };
+}
+
+const memberEntrySchema = z.looseObject({ id: z.string().min(1).max(200), aadObjectId: z.string().min(1).max(100).optional() });
+
+/** The fields of a conversationUpdate or installationUpdate the roster uses; anything else passes untouched. */
+const rosterEventSchema = z.looseObject({
+  type: z.enum(['conversationUpdate', 'installationUpdate']),
+  channelId: z.literal('msteams'),
+  serviceUrl: z.url({ protocol: /^https?$/ }),
+  action: z.string().optional(),
+  recipient: z.looseObject({ id: z.string().min(1).max(200) }),
+  conversation: z.looseObject({ id: z.string().min(1), tenantId: z.string().min(1).optional() }),
+  channelData: z.looseObject({
+    team: z.looseObject({ id: z.string().min(1).max(300) }).optional(),
+    tenant: z.looseObject({ id: z.string().min(1).optional() }).optional(),
+  }).optional(),
+  membersAdded: z.array(z.unknown()).optional(),
+  membersRemoved: z.array(z.unknown()).optional(),
+});
+
+const entries = (list: unknown[] | undefined) =>
+  (list ?? []).flatMap((entry) => {
+    const parsed = memberEntrySchema.safeParse(entry);
+    return parsed.success ? [parsed.data] : [];
+  });
+
+/**
+ * Handles a team's install and membership events: follows the team (its reference kept on the
+ * school, so "sync staff" can read it again) and schedules a sync job; marks removed members as
+ * left. Costs a cached tenant lookup and a write or two; the roster itself is read by the job. Never
+ * throws: a failure is logged (ids and names never) and the turn answers 200.
+ */
+export async function handleTeamsRosterEvent(activity: unknown, deps: { roster: Roster; log: Logger }): Promise<void> {
+  const { roster, log } = deps;
+  const parsed = rosterEventSchema.safeParse(activity);
+  if (!parsed.success) return;
+  const event = parsed.data;
+  const teamId = event.channelData?.team?.id;
+  const tenantId = event.conversation.tenantId ?? event.channelData?.tenant?.id;
+  if (!teamId || !tenantId) return; // a personal or group chat: no team roster to read
+  try {
+    const school = await roster.schoolFor('teams', tenantId);
+    if (!school) {
+      log.info({ event: event.type }, 'teams roster event from a tenant that is not registered; nothing stored');
+      return;
+    }
+    const botId = event.recipient.id;
+    const added = entries(event.membersAdded);
+    const removed = entries(event.membersRemoved);
+    const action = event.action ?? '';
+    if (removed.some((m) => m.id === botId) || (event.type === 'installationUpdate' && action.startsWith('remove'))) {
+      await roster.removeSource(school, 'teams', teamId);
+      log.info({ school }, 'bot removed from a team; its roster is no longer followed');
+      return;
+    }
+    const isNew = await roster.noteSource(school, { platform: 'teams', teamId, access: { serviceUrl: event.serviceUrl, tenantId, botId } });
+    if (isNew || added.length > 0 || (event.type === 'installationUpdate' && action.startsWith('add'))) await roster.scheduleSync(school, `teams:${teamId}`);
+    const left = removed.flatMap((m) => (m.aadObjectId ? [m.aadObjectId] : []));
+    if (left.length > 0) await roster.markLeft(school, left);
+  } catch (error) {
+    log.warn({ event: event.type, err: { name: (error as Error).name } }, 'teams roster event not handled');
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * "sync staff": a coordinator re-reads the rosters of the school's teams and workspaces now, rather
+ * than waiting for the next membership change, and sees what changed. Audited like other
+ * coordinator actions (refusals too).
+ */
+import type { AuditLog } from '../audit.ts';
+import { text } from '../reply.ts';
+import { hasPermission, requirePermission } from '../roles.ts';
+import type { Roster, SyncCounts } from '../roster.ts';
+import type { Route } from '../router.ts';
+
+const plural = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
+
+export function rosterRoutes(deps: { roster: Roster; audit: AuditLog }): Route[] {
+  const { roster, audit } = deps;
+  return [
+    {
+      name: 'roster.sync',
+      matchText: (input) => /^\/?sync staff[.!]?$/i.test(input.trim()),
+      handle: async (turn) => {
+        if (!hasPermission(turn.roles, 'roster.sync')) {
+          await audit.record(turn.school.id, { actor: turn.user.id, action: 'roster.sync', outcome: 'refused' });
+          requirePermission(turn.roles, 'roster.sync');
+        }
+        // In Slack the workspace asked from is read with its install's token, whether or not it was followed before.
+        if (turn.inbound.platform === 'slack' && turn.inbound.tenantId) {
+          await roster.noteSource(turn.school.id, { platform: 'slack', teamId: turn.inbound.tenantId, access: {} });
+        }
+        const results = await roster.syncSchool(turn.school.id);
+        if (results.length === 0) {
+          return [text('I do not follow any team or workspace of this school yet, so there is no roster to read. In Teams, add me to your staff team (I read its members when I join); in Slack, type "sync staff" in my direct messages.')];
+        }
+        const totals: SyncCounts = { added: 0, updated: 0, unchanged: 0, skipped: 0 };
+        for (const { counts } of results) for (const key of Object.keys(totals) as Array<keyof SyncCounts>) totals[key] += counts?.[key] ?? 0;
+        const failures = results.filter((result) => result.failure);
+        const read = results.length - failures.length;
+        const summary = `${totals.added} added, ${totals.updated} updated, ${totals.unchanged} unchanged`;
+        await audit.record(turn.school.id, {
+          actor: turn.user.id,
+          action: 'roster.sync',
+          outcome: 'ok',
+          detail: `${summary}; ${read} read, ${failures.length} not read`,
+        });
+        const lines = [
+          read > 0 ? `Staff directory synced from ${plural(read, 'team or workspace', 'teams or workspaces')}: ${summary}.` : 'Nothing was synced.',
+          ...(totals.skipped > 0 ? [`${plural(totals.skipped, 'entry', 'entries')} skipped (bots and accounts I cannot message).`] : []),
+          ...failures.map((result) => `${result.source.platform === 'teams' ? 'A Teams team' : 'A Slack workspace'} could not be read: ${result.failure}.`),
+        ];
+        return [text(lines.join('\n'))];
+      },
+    },
+  ];
+}
