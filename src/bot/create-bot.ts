@@ -18,6 +18,8 @@ import type { JobScheduler, MessageQueue } from '../delivery/types.ts';
 import { DirectQueue } from '../delivery/direct-queue.ts';
 import { AcknowledgementService } from './features/acknowledgements/service.ts';
 import { acknowledgementRoutes } from './features/acknowledgements/routes.ts';
+import { LiveProgress, type ProgressOptions } from './features/progress.ts';
+import type { MessageRefs } from '../delivery/message-refs.ts';
 import type { Notifier } from './notifier.ts';
 import { Router } from './router.ts';
 
@@ -38,6 +40,10 @@ export interface CoreServices {
   /** Base URL and secret of the signed "Read the policy" links. */
   publicUrl?: string;
   linkSecret?: string;
+  /** Where cards that change in place remember their messages (src/delivery/message-refs.ts). */
+  messageRefs?: MessageRefs;
+  /** How often and how long progress cards refresh themselves. */
+  progress?: Partial<ProgressOptions>;
 }
 
 export function createBot(services: CoreServices): { bot: Bot; router: Router; audit: AuditLog; incidents: IncidentService; cases: CaseBook; acks: AcknowledgementService } {
@@ -51,10 +57,12 @@ export function createBot(services: CoreServices): { bot: Bot; router: Router; a
   const queue = services.queue ?? new DirectQueue(services.notifier);
   const acks = new AcknowledgementService({ ...services, queue, audit, publicUrl: services.publicUrl ?? 'http://localhost:3978', linkSecret: services.linkSecret ?? 'local-development-only' });
   acks.registerJobs();
+  const progress = new LiveProgress({ ...services, queue, acks, audit });
+  progress.registerJobs();
   const qa = qaRoutes({ ...services, audit, incidentSteps: immediateStepsReplies });
   const ask = qa.find((route) => route.name === 'qa.ask')!;
   const router = new Router(ask);
-  router.add(...coreRoutes(services), ...policyRoutes({ ...services, audit }), ...incidentRoutes(incidentDeps, incidents), ...acknowledgementRoutes({ ...services, acks, queue, audit }), ...qa);
-  const bot = new Bot({ store: services.store, directory: services.directory, router, defaultSchool: services.defaultSchool, log: services.log });
+  router.add(...coreRoutes(services), ...policyRoutes({ ...services, audit }), ...incidentRoutes(incidentDeps, incidents), ...acknowledgementRoutes({ ...services, acks, queue, audit, progress }), ...progress.routes(), ...qa);
+  const bot = new Bot({ store: services.store, directory: services.directory, router, defaultSchool: services.defaultSchool, log: services.log, messageRefs: services.messageRefs });
   return { bot, router, audit, incidents, cases, acks };
 }

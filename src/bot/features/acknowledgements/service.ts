@@ -259,7 +259,9 @@ export class AcknowledgementService {
     for (const [leaderId, profile] of profiles) {
       for (const group of profile.leads) {
         const mine = progress.outstanding.filter((id) => profiles.get(id)?.groups.includes(group));
-        messages.push({ recipient: leaderId, replies: [card({ ...this.progressCard(campaign, { ...progress, outstanding: mine }, names, group), kind: 'ack.group-summary' })] });
+        // Its own updateKey: a leader who is also a coordinator keeps both cards.
+        const summary = this.progressCard(campaign, { ...progress, outstanding: mine }, names, group);
+        messages.push({ recipient: leaderId, replies: [card({ ...summary, kind: 'ack.group-summary', updateKey: `${summary.updateKey}-${group}` })] });
       }
     }
     if (messages.length) await this.deps.queue.enqueue(school, messages, { broadcastId: `${campaign.id}-summary` });
