@@ -129,7 +129,9 @@ export class LiveProgress {
   async show(turn: Turn, subject: ProgressSubject): Promise<Reply[]> {
     const rendered = await this.render(turn.school.id, subject);
     if (!rendered) return [text(subject.type === 'alert' ? `No alert ${subject.alertId}.` : 'That policy version is not published for acknowledgement any more.')];
-    if (!rendered.finished && turn.inbound.conversation.kind === 'personal') await this.watch(turn.school.id, turn.user.id, subject, rendered.card);
+    // The terminal chat runs no jobs and cannot be reached by a server's: it prints the card when asked.
+    const reachable = turn.inbound.conversation.kind === 'personal' && turn.inbound.platform !== 'terminal';
+    if (!rendered.finished && reachable) await this.watch(turn.school.id, turn.user.id, subject, rendered.card);
     return [card(rendered.card)];
   }
 
