@@ -11,6 +11,8 @@ import { Directory } from './bot/directory.ts';
 import { Notifier } from './bot/notifier.ts';
 import { Roster } from './bot/roster.ts';
 import { Jobs, recurring, type JobsOptions } from './delivery/jobs.ts';
+import { MessageRefs } from './delivery/message-refs.ts';
+import type { ProgressOptions } from './bot/features/progress.ts';
 import { sendReviewReminders } from './bot/features/acknowledgements/reviews.ts';
 import { defaultRetention } from './bot/features/incidents/reports.ts';
 import { Outbox, type OutboxOptions } from './delivery/outbox.ts';
@@ -61,6 +63,8 @@ export interface CoreParts {
 export interface DeliveryOptions {
   outbox?: Partial<OutboxOptions>;
   jobs?: Partial<JobsOptions>;
+  /** How often (refreshMs, 15 s) and how long (maxMs, 2 h) progress cards keep themselves up to date. */
+  progress?: Partial<ProgressOptions>;
   /**
    * Whether features send proactive messages through the outbox (createApp: yes, its worker sends
    * them) or directly through the notifier, waiting for the result (createCore's default: a process
@@ -74,9 +78,10 @@ export async function createCore(settings: Settings, log: Logger, options: { sto
   const store = options.store ?? (await createStore(settings));
   const directory = new Directory(store, { cacheSeconds: settings.roleCacheSeconds, now: options.now });
   const library = new PolicyLibrary(store, { now: options.now });
-  const notifier = new Notifier(directory, log);
+  const messageRefs = new MessageRefs(store, log);
+  const notifier = new Notifier(directory, log, messageRefs);
   const outbox = new Outbox(
-    { store, log, recipient: async (school, userId) => (await directory.getUser(school, userId))?.data, send: (_school, user, replies) => notifier.deliver(user, replies) },
+    { store, log, recipient: async (school, userId) => (await directory.getUser(school, userId))?.data, send: (school, user, replies) => notifier.deliver(user, replies, school) },
     options.delivery?.outbox,
   );
   const jobs = new Jobs({ store, log }, options.delivery?.jobs);
@@ -85,7 +90,8 @@ export async function createCore(settings: Settings, log: Logger, options: { sto
   const queue = options.delivery?.featuresUseOutbox ? outbox : undefined;
   const linkSecret = settings.linkSigningSecret ?? (await storedSecret(store, 'link-signing'));
   const { bot, incidents, acks } = createBot({
-    store, directory, library, notifier, queue, jobs, log,
+    store, directory, library, notifier, queue, jobs, log, messageRefs,
+    progress: options.delivery?.progress,
     defaultSchool: settings.defaultSchool.id,
     policiesDir: settings.policiesDir,
     escalateAfterMinutes: settings.incidents.escalateAfterMinutes,

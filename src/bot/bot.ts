@@ -6,6 +6,7 @@
 import { ZodError } from 'zod';
 import { asAppError, isAppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { MessageRefs, UpdateSlot } from '../delivery/message-refs.ts';
 import type { Store } from '../store/store.ts';
 import type { Directory } from './directory.ts';
 import { MAX_TEXT_LENGTH, type Inbound } from './inbound.ts';
@@ -19,6 +20,14 @@ export interface BotOptions {
   router: Router;
   defaultSchool: string;
   log: Logger;
+  /** Where cards that change in place (updateKey) remember their messages; without it they are always posted anew. */
+  messageRefs?: MessageRefs;
+}
+
+/** A turn's replies, and (in a personal conversation) the slot through which cards with an updateKey replace their earlier message. */
+export interface Response {
+  replies: Reply[];
+  updates?: UpdateSlot;
 }
 
 const stateKey = (school: string, inbound: Inbound) => ({
@@ -40,34 +49,46 @@ export class Bot {
   constructor(private readonly options: BotOptions) {}
 
   async handle(inbound: Inbound): Promise<Reply[]> {
+    return (await this.respond(inbound)).replies;
+  }
+
+  async respond(inbound: Inbound): Promise<Response> {
     const log = this.options.log.child({ correlationId: inbound.correlationId, platform: inbound.platform });
+    const where: { school?: string } = {};
     try {
-      return await this.#turn(inbound, log);
+      const replies = await this.#turn(inbound, log, where);
+      // Only a person's own chat: a card updated in a channel would change what everyone there sees.
+      const updates = where.school && this.options.messageRefs && inbound.conversation.kind === 'personal' ? this.options.messageRefs.slot(where.school, inbound.user.id) : undefined;
+      return { replies, updates };
     } catch (error) {
-      if (error instanceof ZodError) {
-        // A handler's schema refused the input (a button's or form's data from an old card, a hand-made
-        // request, a command argument): the user's input, not our failure. Log where it failed, never the values.
-        log.warn({ code: 'validation_failed', route: inbound.submission?.route, fields: error.issues.map((issue) => issue.path.join('.')) }, 'input refused');
-        return [
-          text(inbound.submission
-            ? "That button or form sent something I can't use; it may come from an old message. Please start again."
-            : "I couldn't use part of that message (something in it is too long or not in the form I expected). Please check it and try again."),
-        ];
-      }
-      const appError = asAppError(error);
-      if (appError.code === 'forbidden' || appError.code === 'validation_failed' || appError.code === 'not_found' || appError.code === 'precondition_failed') {
-        log.info({ code: appError.code }, 'turn refused');
-        return [text(appError.message)];
-      }
-      // The message may quote user input: log the error's name and stack frames only (of the original
-      // error, not the wrapper), never its message text.
-      const origin = appError.cause instanceof Error ? appError.cause : appError;
-      log.error({ code: appError.code, name: origin.name, stack: stackFrames(origin) }, 'turn failed');
-      return [text(`Sorry, something went wrong on our side and nothing was saved from that message. If it keeps happening, tell your IT team the reference ${inbound.correlationId}.`)];
+      return { replies: this.#failed(inbound, log, error) };
     }
   }
 
-  async #turn(inbound: Inbound, log: Logger): Promise<Reply[]> {
+  #failed(inbound: Inbound, log: Logger, error: unknown): Reply[] {
+    if (error instanceof ZodError) {
+      // A handler's schema refused the input (a button's or form's data from an old card, a hand-made
+      // request, a command argument): the user's input, not our failure. Log where it failed, never the values.
+      log.warn({ code: 'validation_failed', route: inbound.submission?.route, fields: error.issues.map((issue) => issue.path.join('.')) }, 'input refused');
+      return [
+        text(inbound.submission
+          ? "That button or form sent something I can't use; it may come from an old message. Please start again."
+          : "I couldn't use part of that message (something in it is too long or not in the form I expected). Please check it and try again."),
+      ];
+    }
+    const appError = asAppError(error);
+    if (appError.code === 'forbidden' || appError.code === 'validation_failed' || appError.code === 'not_found' || appError.code === 'precondition_failed') {
+      log.info({ code: appError.code }, 'turn refused');
+      return [text(appError.message)];
+    }
+    // The message may quote user input: log the error's name and stack frames only (of the original
+    // error, not the wrapper), never its message text.
+    const origin = appError.cause instanceof Error ? appError.cause : appError;
+    log.error({ code: appError.code, name: origin.name, stack: stackFrames(origin) }, 'turn failed');
+    return [text(`Sorry, something went wrong on our side and nothing was saved from that message. If it keeps happening, tell your IT team the reference ${inbound.correlationId}.`)];
+  }
+
+  async #turn(inbound: Inbound, log: Logger, where: { school?: string }): Promise<Reply[]> {
     const { directory, store } = this.options;
     if ((inbound.attachmentCount ?? 0) > 0) {
       // Never collect images: a report of nudes or illegal content must not put copies anywhere.
@@ -83,6 +104,7 @@ export class Bot {
       log.info({ tenant: inbound.tenantId ? 'present' : 'absent' }, 'message from a school that is not registered');
       return [text('Hello! This school is not set up yet, so I cannot help here. Please ask your IT team to register it (esafety-bot schools add).')];
     }
+    where.school = school.id;
     const { user, roles } = await directory.noteUserSeen(school.id, {
       id: inbound.user.id,
       platform: inbound.platform,

@@ -18,6 +18,8 @@ import type { JobScheduler, MessageQueue } from '../delivery/types.ts';
 import { DirectQueue } from '../delivery/direct-queue.ts';
 import { AcknowledgementService } from './features/acknowledgements/service.ts';
 import { acknowledgementRoutes } from './features/acknowledgements/routes.ts';
+import { LiveProgress, type ProgressOptions } from './features/progress.ts';
+import type { MessageRefs } from '../delivery/message-refs.ts';
 import type { Notifier } from './notifier.ts';
 import { Router } from './router.ts';
 import type { Roster } from './roster.ts';
@@ -42,6 +44,10 @@ export interface CoreServices {
   linkSecret?: string;
   /** The staff directory's roster sync ("sync staff"); the command is absent without it. */
   roster?: Roster;
+  /** Where cards that change in place remember their messages (src/delivery/message-refs.ts). */
+  messageRefs?: MessageRefs;
+  /** How often and how long progress cards refresh themselves. */
+  progress?: Partial<ProgressOptions>;
 }
 
 export function createBot(services: CoreServices): { bot: Bot; router: Router; audit: AuditLog; incidents: IncidentService; cases: CaseBook; acks: AcknowledgementService } {
@@ -55,11 +61,13 @@ export function createBot(services: CoreServices): { bot: Bot; router: Router; a
   const queue = services.queue ?? new DirectQueue(services.notifier);
   const acks = new AcknowledgementService({ ...services, queue, audit, publicUrl: services.publicUrl ?? 'http://localhost:3978', linkSecret: services.linkSecret ?? 'local-development-only' });
   acks.registerJobs();
+  const progress = new LiveProgress({ ...services, queue, acks, audit });
+  progress.registerJobs();
   const qa = qaRoutes({ ...services, audit, incidentSteps: immediateStepsReplies });
   const ask = qa.find((route) => route.name === 'qa.ask')!;
   const router = new Router(ask);
-  router.add(...coreRoutes(services), ...policyRoutes({ ...services, audit }), ...incidentRoutes(incidentDeps, incidents), ...acknowledgementRoutes({ ...services, acks, queue, audit }), ...qa);
+  router.add(...coreRoutes(services), ...policyRoutes({ ...services, audit }), ...incidentRoutes(incidentDeps, incidents), ...acknowledgementRoutes({ ...services, acks, queue, audit, progress }), ...progress.routes(), ...qa);
   if (services.roster) router.add(...rosterRoutes({ roster: services.roster, audit }));
-  const bot = new Bot({ store: services.store, directory: services.directory, router, defaultSchool: services.defaultSchool, log: services.log });
+  const bot = new Bot({ store: services.store, directory: services.directory, router, defaultSchool: services.defaultSchool, log: services.log, messageRefs: services.messageRefs });
   return { bot, router, audit, incidents, cases, acks };
 }

@@ -450,4 +450,67 @@ export const catalogue: CatalogueEntry[] = [
       });
     },
   },
+  // Alerts and acknowledgements (the coordinator's progress cards update in place: src/bot/features/progress.ts)
+  {
+    name: 'alert.message: a critical alert as staff receive it',
+    kind: 'alert.message',
+    build: async (h) => {
+      await h.grant('coord-alerts', 'coordinator');
+      await h.say('coord-alerts', 'hello', 'Casey Coordinator');
+      await h.say('staff-alerts', 'hello', 'Sam Staff');
+      const since = h.delivered.length;
+      await h.say('coord-alerts', 'alert critical A fake parcel-delivery text is going round asking staff to pay a fee. Do not click the link.');
+      return cardOf(h.deliveredTo('staff-alerts', since), 'alert.message');
+    },
+  },
+  {
+    name: "alert.progress: the coordinator's progress card, with Refresh",
+    kind: 'alert.progress',
+    build: async (h) => {
+      const [alert] = (await h.core.store.list<{ id: string; at: string }>('alert', h.school)).sort((a, b) => b.data.at.localeCompare(a.data.at));
+      return cardOf(await h.say('coord-alerts', `alert status ${alert!.id}`), 'alert.progress');
+    },
+  },
+  {
+    name: 'alert.progress: an alert to many people the bot cannot reach (the failures listed)',
+    kind: 'alert.progress',
+    worstCase: true,
+    build: () =>
+      isolated(async (h) => {
+        await h.grant('coord-unreached', 'coordinator');
+        // Known to the school but never in a chat with the bot: every send fails, with its reason.
+        for (let i = 0; i < 40; i++) await h.grant(aadId(300 + i), 'staff');
+        const [sent] = await h.say('coord-unreached', `alert critical ${longText(2000)}`, longName(1));
+        const id = sent?.type === 'text' ? /alert-\S+?(?=\.|\s|$)/.exec(sent.text)?.[0] : undefined;
+        if (!id) throw new Error('the alert was not sent');
+        return cardOf(await h.say('coord-unreached', `alert status ${id}`), 'alert.progress');
+      }),
+  },
+  {
+    name: 'ack.request: a policy to read and accept',
+    kind: 'ack.request',
+    build: async (h) => {
+      const since = h.delivered.length;
+      await h.say('coord-alerts', 'policies publish staff-acceptable-use to all due 2099-12-31');
+      return cardOf(h.deliveredTo('staff-alerts', since), 'ack.request');
+    },
+  },
+  {
+    name: "ack.progress: the coordinator's progress card, with Remind them now and Refresh",
+    kind: 'ack.progress',
+    build: async (h) => cardOf(await h.say('coord-alerts', 'acks status staff-acceptable-use'), 'ack.progress'),
+  },
+  {
+    name: 'ack.progress: 60 people with long names yet to accept',
+    kind: 'ack.progress',
+    worstCase: true,
+    build: () =>
+      isolated(async (h) => {
+        await h.grant('coord-many', 'coordinator');
+        await h.say('coord-many', 'hello', longName(0));
+        for (let i = 1; i <= 60; i++) await h.say(aadId(400 + i), 'hello', longName(i));
+        await h.say('coord-many', 'policies publish staff-acceptable-use to all due 2099-12-31');
+        return cardOf(await h.say('coord-many', 'acks status staff-acceptable-use'), 'ack.progress');
+      }),
+  },
 ];

@@ -273,6 +273,29 @@ describe('alerts and acknowledgement requests in the playground', () => {
   });
 });
 
+describe('progress cards in the playground', () => {
+  it('updates the coordinator\'s alert progress card in place: Refresh re-sends the same activity id', async () => {
+    const fresh = await startApp();
+    try {
+      const coordinator = await directLine(fresh.url).start(COORDINATOR);
+      await coordinator.post({ text: 'alert critical A fake parent survey link is going round: do not open it.' });
+      const sent = await coordinator.waitFor((a) => fromBot(a) && /is going to \d+ people/.test(a.text ?? ''), { what: 'alert confirmation' });
+      const alertId = /alert-\d{4}-\d{2}-\d{2}-[0-9a-f]{8}/.exec(sent.text)![0];
+      let since = coordinator.seen.length;
+      await coordinator.post({ text: `alert status ${alertId}` });
+      const status = await coordinator.waitFor((a) => fromBot(a) && cardText(cardIn(a)).includes(`Alert ${alertId}`), { since, what: 'progress card' });
+      const refresh = cardIn(status)!.actions.find((a: { title: string }) => a.title === 'Refresh');
+      since = coordinator.seen.length;
+      await coordinator.post({ value: refresh.data });
+      const updated = await coordinator.waitFor((a) => fromBot(a) && Boolean(cardIn(a)), { since, what: 'the updated progress card' });
+      expect(updated.id).toBe(status.id);
+      expect(cardText(cardIn(updated))).toContain(`Alert ${alertId}`);
+    } finally {
+      await fresh.stop();
+    }
+  });
+});
+
 describe('switched off, or opened to other machines', () => {
   it('is not there with PLAYGROUND_ENABLED=false', async () => {
     const off = await startApp({ PLAYGROUND_ENABLED: 'false' });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSettings, type Settings } from '../../src/config.ts';
 import { silentLogger, type Logger } from '../../src/logger.ts';
-import { createApp, type App } from '../../src/main.ts';
+import { createApp, type App, type DeliveryOptions } from '../../src/main.ts';
 import type { Store } from '../../src/store/store.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -22,9 +22,10 @@ export interface RunningApp {
 /**
  * `store` replaces the store the settings would build (e.g. a counting or failing wrapper); `log`
  * replaces the silent logger (e.g. pino writing to an in-memory stream, to assert on log lines);
- * `dataDir` reuses a folder prepared beforehand (e.g. by the CLI) instead of a fresh one.
+ * `dataDir` reuses a folder prepared beforehand (e.g. by the CLI) instead of a fresh one; `delivery`
+ * shortens the outbox's, the jobs' and the progress cards' timings.
  */
-export async function startApp(env: Record<string, string> = {}, options: { store?: Store; log?: Logger; dataDir?: string } = {}): Promise<RunningApp> {
+export async function startApp(env: Record<string, string> = {}, options: { store?: Store; log?: Logger; dataDir?: string; delivery?: DeliveryOptions } = {}): Promise<RunningApp> {
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'esafety-app-')));
   const settings = loadSettings({
     PORT: '0',
@@ -36,7 +37,7 @@ export async function startApp(env: Record<string, string> = {}, options: { stor
     RATE_LIMIT_PER_MINUTE: '0',
     ...env,
   });
-  const app = await createApp(settings, options.log ?? silentLogger(), { store: options.store });
+  const app = await createApp(settings, options.log ?? silentLogger(), { store: options.store, delivery: options.delivery });
   const port = await app.listen();
   const url = `http://127.0.0.1:${port}`;
   return {

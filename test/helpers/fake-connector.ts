@@ -1,10 +1,12 @@
 /**
  * A loopback stand-in for the Bot Framework connector service: it accepts the calls botbuilder makes
  * when replying (POST /v3/conversations/{id}/activities[/{replyToId}]) and records each activity;
- * serves a team's roster as Teams does (GET /v3/conversations/{team id}/pagedmembers, a page at a
- * time with a continuation token); and creates personal conversations (POST /v3/conversations, the
- * same id again for the same member, as Teams answers). Activities posted to /api/messages carry
- * serviceUrl = this server's URL.
+ * records updates (PUT /v3/conversations/{id}/activities/{activityId}: in `updates`; 404 for an id
+ * it never gave in that conversation, or one `deleteActivity` removed); serves a team's roster as
+ * Teams does (GET /v3/conversations/{team id}/pagedmembers, a page at a time with a continuation
+ * token); and creates personal conversations (POST /v3/conversations, the same id again for the
+ * same member, as Teams answers). Activities posted to /api/messages carry serviceUrl = this
+ * server's URL.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +19,11 @@ export interface CapturedActivity {
 
 /** Which calls a scripted failure applies to. */
 export type ConnectorRoute = 'activities' | 'members' | 'create';
+export interface CapturedUpdate {
+  conversationId: string;
+  activityId: string;
+  activity: Record<string, any>;
+}
 
 export interface FakeConnector {
   url: string;
@@ -29,6 +36,14 @@ export interface FakeConnector {
   rosterReads: Array<{ teamId: string; continuationToken?: string; pageSize?: number }>;
   /** Every POST /v3/conversations (create conversation), with its ConversationParameters. */
   created: Array<{ id: string; parameters: Record<string, any> }>;
+  /** Activities updated in place, in order. */
+  updates: CapturedUpdate[];
+  /** The id the connector gave each posted activity (same order as `activities`). */
+  idOf(captured: CapturedActivity): string;
+  /** As if the person deleted the message: updating it then answers 404. */
+  deleteActivity(activityId: string): void;
+  /** Resolves once at least `count` updates have arrived (in total). */
+  waitForUpdates(count: number, timeoutMs?: number): Promise<CapturedUpdate[]>;
   /** Resolves once at least `count` activities have arrived (in total). */
   waitFor(count: number, timeoutMs?: number): Promise<CapturedActivity[]>;
   /** Respond with this status to the next `times` calls of a kind (sends by default), to test failures and throttling. */
@@ -38,6 +53,10 @@ export interface FakeConnector {
 
 export async function startFakeConnector(): Promise<FakeConnector> {
   const activities: CapturedActivity[] = [];
+  const updates: CapturedUpdate[] = [];
+  const ids = new Map<CapturedActivity, string>();
+  /** Posted activity ids that still exist, with their conversation. */
+  const live = new Map<string, string>();
   const waiters: Array<() => void> = [];
   let failures: Array<{ status: number; headers: Record<string, string>; route: ConnectorRoute }> = [];
   const rosters = new Map<string, Array<Record<string, unknown>>>();
@@ -87,7 +106,7 @@ export async function startFakeConnector(): Promise<FakeConnector> {
         return reply(res, 201, JSON.stringify({ id }));
       }
       const match = /^\/v3\/conversations\/([^/]+)\/activities(?:\/([^/?]+))?/.exec(req.url ?? '');
-      if (req.method !== 'POST' || !match) {
+      if ((req.method !== 'POST' && req.method !== 'PUT') || !match || (req.method === 'PUT' && !match[2])) {
         reply(res, 404, '{"error":{"code":"NotFound"}}');
         return;
       }
@@ -97,8 +116,24 @@ export async function startFakeConnector(): Promise<FakeConnector> {
         return;
       }
       const activity = JSON.parse(body || '{}');
-      activities.push({ conversationId: decodeURIComponent(match[1]!), replyToId: match[2] && decodeURIComponent(match[2]), activity });
-      reply(res, 200, JSON.stringify({ id: `sent-${activities.length}` }));
+      const conversationId = decodeURIComponent(match[1]!);
+      if (req.method === 'PUT') {
+        const activityId = decodeURIComponent(match[2]!);
+        if (live.get(activityId) !== conversationId) {
+          reply(res, 404, '{"error":{"code":"ActivityNotFoundInConversation","message":"The activity was not found"}}');
+          return;
+        }
+        updates.push({ conversationId, activityId, activity });
+        reply(res, 200, JSON.stringify({ id: activityId }));
+        for (const wake of waiters.splice(0)) wake();
+        return;
+      }
+      const captured = { conversationId, replyToId: match[2] && decodeURIComponent(match[2]), activity };
+      activities.push(captured);
+      const id = `sent-${activities.length}`;
+      ids.set(captured, id);
+      live.set(id, conversationId);
+      reply(res, 200, JSON.stringify({ id }));
       for (const wake of waiters.splice(0)) wake();
     });
   });
@@ -116,6 +151,22 @@ export async function startFakeConnector(): Promise<FakeConnector> {
     },
     rosterReads,
     created,
+    updates,
+    idOf: (captured) => ids.get(captured) ?? '',
+    deleteActivity: (activityId) => {
+      live.delete(activityId);
+    },
+    waitForUpdates: (count, timeoutMs = 5000) =>
+      new Promise((resolve, reject) => {
+        const deadline = setTimeout(() => reject(new Error(`expected ${count} updates, got ${updates.length}`)), timeoutMs);
+        const check = () => {
+          if (updates.length >= count) {
+            clearTimeout(deadline);
+            resolve(updates);
+          } else waiters.push(check);
+        };
+        check();
+      }),
     waitFor: (count, timeoutMs = 5000) =>
       new Promise((resolve, reject) => {
         const deadline = setTimeout(() => reject(new Error(`expected ${count} activities, got ${activities.length}`)), timeoutMs);

@@ -8,6 +8,9 @@
  * end-to-end test fails where real Slack would reject the message. Failures can be scripted per
  * method (`failNext`): a 429 with Retry-After, or `{ ok: false, error }`. users.list serves `users`
  * a page at a time (`limit`, at most `usersPageSize`) with Slack's `response_metadata.next_cursor`.
+ *
+ * chat.postMessage answers a `ts` unique to the message; chat.update of a message it never posted in
+ * that channel (or one `deleteMessage` removed) answers `message_not_found`, as Slack does.
  */
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -54,6 +57,8 @@ export interface FakeSlack {
   usersPageSize: number;
   /** Calls refused for breaking a Block Kit limit, with the problems found. */
   rejected: Array<{ method: string; problems: string[] }>;
+  /** As if the person deleted the message: chat.update then answers message_not_found. */
+  deleteMessage(channel: string, ts: string): void;
   close(): Promise<void>;
 }
 
@@ -230,6 +235,9 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   const waiters: Array<() => void> = [];
   const failures = new Map<string, ScriptedFailure[]>();
   let views = 0;
+  let messages = 0;
+  /** Messages posted and not deleted, as `<channel> <ts>`. */
+  const posted = new Set<string>();
   const fake: Partial<FakeSlack> = {
     users: [],
     usersPageSize: 200,
@@ -271,6 +279,14 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       case 'views.push':
         views += 1;
         return { status: 200, payload: { ok: true, view: { ...(body.view as Json), id: body.view_id ?? `V${String(views).padStart(6, '0')}`, hash: `hash-${views}` } } };
+      case 'chat.postMessage': {
+        const ts = `${Math.floor(Date.now() / 1000)}.${String(++messages).padStart(6, '0')}`;
+        posted.add(`${body.channel} ${ts}`);
+        return { status: 200, payload: { ok: true, channel: body.channel, ts } };
+      }
+      case 'chat.update':
+        if (!posted.has(`${body.channel} ${body.ts}`)) return { status: 200, payload: { ok: false, error: 'message_not_found' } };
+        return { status: 200, payload: { ok: true, channel: body.channel, ts: body.ts } };
       case 'auth.test':
         return { status: 200, payload: { ok: true, url: 'https://fake.slack.test/', team: 'Fake', user: 'esafety-bot', team_id: 'T0INSTALL', user_id: 'U0BOT', bot_id: 'B0BOT' } };
       case 'users.list': {
@@ -329,6 +345,9 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     rejected,
     callsOf: (method: string) => calls.filter((call) => call.method === method),
     responseUrl: (id: string) => `${base}/response/${id}`,
+    deleteMessage: (channel: string, ts: string) => {
+      posted.delete(`${channel} ${ts}`);
+    },
     failNext: (method: string, failure: ScriptedFailure) => {
       failures.set(method, [...(failures.get(method) ?? []), failure]);
     },

@@ -22,11 +22,13 @@ import { App, HTTPReceiver, LogLevel, type AppOptions, type Logger as BoltLogger
 import type { Server } from 'restify';
 import { stackFrames, type Bot } from '../../bot/bot.ts';
 import type { Directory } from '../../bot/directory.ts';
+import type { Response as BotResponse } from '../../bot/bot.ts';
 import type { Inbound, Submission } from '../../bot/inbound.ts';
 import type { PlatformSender } from '../../bot/notifier.ts';
 import { text, type Card, type Reply } from '../../bot/reply.ts';
 import type { Settings } from '../../config.ts';
 import { classifyDeliveryFailure } from '../../delivery/classify.ts';
+import { deliverReplies, type UpdateSlot } from '../../delivery/message-refs.ts';
 import { DeliveryError } from '../../delivery/types.ts';
 import type { Logger } from '../../logger.ts';
 import type { Store } from '../../store/store.ts';
@@ -52,6 +54,7 @@ import { SlackForms } from './forms.ts';
 import { createHome, isHomeView, type HomeSections } from './home.ts';
 import type { Roster } from '../../bot/roster.ts';
 import { readSlackUsers, slackRosterHooks } from './roster.ts';
+import { slackSurface } from './messages.ts';
 import { StoreInstallationStore } from './installation-store.ts';
 import { answerForView, fromSlackText, normaliseViewState, parseButtonValue, parseMetadata, parseOpenFormValue, submissionFrom } from './interaction.ts';
 
@@ -305,7 +308,12 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
     return { teamId: scope.teamId, ...(scope.enterpriseId ? { enterpriseId: scope.enterpriseId } : {}), userId: scope.userId, channel };
   }
 
-  async function runTurn(scope: Scope, turn: { text?: string; submission?: Submission; conversation: Conversation; imChannel?: string; attachmentCount?: number }): Promise<Reply[]> {
+  type TurnInput = { text?: string; submission?: Submission; conversation: Conversation; imChannel?: string; attachmentCount?: number };
+  async function runTurn(scope: Scope, turn: TurnInput): Promise<Reply[]> {
+    return (await respondTo(scope, turn)).replies;
+  }
+
+  async function respondTo(scope: Scope, turn: TurnInput): Promise<BotResponse> {
     const inbound: Inbound = {
       platform: 'slack',
       tenantId: scope.teamId,
@@ -317,7 +325,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
       attachmentCount: turn.attachmentCount,
       correlationId: randomUUID(),
     };
-    return bot.handle(inbound);
+    return bot.respond(inbound);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -366,9 +374,18 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
     post: (message: SlackMessage) => Promise<unknown>;
     /** For interactive requests: the first form among the replies opens at once as a modal. */
     triggerId?: string;
+    /** In the app's DM (its channel): cards with an updateKey replace their earlier message there. */
+    dm?: { channel: string; updates?: UpdateSlot };
   }
 
   async function deliver(destination: Destination, replies: Reply[]): Promise<void> {
+    const { scope, conversation, dm } = destination;
+    if (!dm?.updates) return postReplies(destination, replies);
+    const surface = slackSurface({ client: scope.client, token: scope.token, channel: dm.channel, post: (rest) => postReplies(destination, rest), render: (reply) => messageFor(scope, reply, conversation) });
+    await deliverReplies(surface, replies, dm.updates);
+  }
+
+  async function postReplies(destination: Destination, replies: Reply[]): Promise<void> {
     const { scope, conversation } = destination;
     const messages: SlackMessage[] = [];
     let triggerUsed = false;
@@ -454,8 +471,8 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
     await safely('message', (m) => post(renderTextMessage(m)), async () => {
       const conversation: Conversation = { id: channel, kind: 'personal' };
       const attachmentCount = fileShare ? Math.max(1, Array.isArray(event.files) ? event.files.length : 1) : 0;
-      const replies = await runTurn(scope, { text: fromSlackText(typeof event.text === 'string' ? event.text : ''), conversation, imChannel: channel, attachmentCount });
-      await deliver({ scope, conversation, post }, replies);
+      const { replies, updates } = await respondTo(scope, { text: fromSlackText(typeof event.text === 'string' ? event.text : ''), conversation, imChannel: channel, attachmentCount });
+      await deliver({ scope, conversation, post, dm: { channel, updates } }, replies);
     });
   });
 
@@ -643,8 +660,9 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
       const homeDm = fromHome ? (await referenceFor(scope))?.channel : undefined;
       const conversation: Conversation = fromHome ? { id: homeDm ?? `im:${scope.userId}`, kind: 'personal' } : { id: channel ?? `im:${scope.userId}`, kind: conversationKind(channel) };
       // A visible message of ours in a DM is in the app's own DM (ephemeral ones can be in anyone's DM).
-      const replies = await runTurn(scope, { submission: data, conversation, imChannel: fromHome ? homeDm : isDm && !container?.is_ephemeral ? channel : undefined });
-      await deliver({ scope, conversation, triggerId, post }, replies);
+      const imChannel = fromHome ? homeDm : isDm && !container?.is_ephemeral ? channel : undefined;
+      const { replies, updates } = await respondTo(scope, { submission: data, conversation, imChannel });
+      await deliver({ scope, conversation, triggerId, post, dm: imChannel ? { channel: imChannel, updates } : undefined }, replies);
       if (fromHome && scope.token) await publishHome(scope, homeDm);
     });
   });
@@ -786,7 +804,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
     }
   }
 
-  const send: PlatformSender = async (reference, replies) => {
+  const send: PlatformSender = async (reference, replies, updates) => {
     const parsed = slackReferenceSchema.safeParse(reference);
     if (!parsed.success) throw new DeliveryError('permanent', 'Slack: the stored conversation reference is not usable');
     const ref = parsed.data;
@@ -795,11 +813,15 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
       const scope: Scope = { teamId: ref.teamId, enterpriseId: ref.enterpriseId, userId: ref.userId ?? '', token, client: apiClient };
       const channel = ref.channel ?? (await openDm(scope));
       const conversation: Conversation = { id: channel, kind: 'personal' };
-      const messages: SlackMessage[] = [];
-      for (const reply of replies) messages.push(ref.userId ? await messageFor(scope, reply, conversation) : renderReplyMessage(reply));
-      for (const message of packMessages(messages)) {
-        await apiClient.chat.postMessage({ token, channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false });
-      }
+      const render = (reply: Reply) => (ref.userId ? messageFor(scope, reply, conversation) : Promise.resolve(renderReplyMessage(reply)));
+      const post = async (some: Reply[]) => {
+        const messages: SlackMessage[] = [];
+        for (const reply of some) messages.push(await render(reply));
+        for (const message of packMessages(messages)) {
+          await apiClient.chat.postMessage({ token, channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false });
+        }
+      };
+      await deliverReplies(slackSurface({ client: apiClient, token, channel, post, render }), replies, updates);
     } catch (error) {
       throw classifyDeliveryFailure('Slack', error);
     }

@@ -136,14 +136,14 @@ export async function createPersonalChat(adapter: CloudAdapter, appId: string, r
  * saved through the roster (so the next message reuses it), and the message goes there.
  */
 export function creatingPersonalChats(send: PlatformSender, deps: { adapter: CloudAdapter; appId: string; roster?: Roster }): PlatformSender {
-  return async (stored, replies) => {
-    if (!isRosterReference(stored)) return send(stored, replies);
+  return async (stored, replies, updates) => {
+    if (!isRosterReference(stored)) return send(stored, replies, updates);
     const member = rosterReferenceSchema.safeParse(stored);
     if (!member.success) throw new DeliveryError('permanent', 'Teams: the stored roster reference is not usable');
     const reference = await createPersonalChat(deps.adapter, deps.appId, member.data);
     // Saved before sending: a send that fails still leaves the chat known for the retry.
     await deps.roster?.rememberConversation('teams', member.data.tenantId, member.data.user.aadObjectId, reference);
-    return send(reference, replies);
+    return send(reference, replies, updates);
   };
 }
 

@@ -22,9 +22,11 @@ import type { Reply } from '../../bot/reply.ts';
 import type { Settings } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
 import { classifyDeliveryFailure } from '../../delivery/classify.ts';
+import { deliverReplies } from '../../delivery/message-refs.ts';
 import { renderAdaptiveCard } from './adaptive-card.ts';
 import type { Roster } from '../../bot/roster.ts';
 import { creatingPersonalChats, handleTeamsRosterEvent, readTeamRoster } from './roster.ts';
+import { teamsSurface } from './messages.ts';
 
 /** The fields a turn needs; anything else in an Activity passes through untouched. */
 export const activitySchema = z.looseObject({
@@ -191,8 +193,8 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
     }
     if (context.activity.type !== ActivityTypes.Message) return;
     const inbound = toInbound(context);
-    const replies = await bot.handle(inbound);
-    if (replies.length > 0) await context.sendActivities(toActivities(replies));
+    const { replies, updates } = await bot.respond(inbound);
+    if (replies.length > 0) await deliverReplies(teamsSurface(context, toActivities), replies, updates);
   };
 
   roster?.register('teams', (source) => readTeamRoster(adapter, settings.teams.appId ?? '', source));
@@ -200,7 +202,7 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
   const channel: TeamsChannel = {
     adapter,
     process: (req, res) => adapter.process(req as never, res as never, logic),
-    send: async (reference, replies) => {
+    send: async (reference, replies, updates) => {
       // The adapter's turn-error handler would swallow a refusal (and post an apology into the
       // recipient's chat); catch it inside the turn and rethrow so the caller records a failure.
       // What is thrown is a DeliveryError classified from the connector's status and Retry-After
@@ -214,7 +216,7 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
           const client = context.turnState.get(context.adapter.ConnectorClientKey) as { client?: { pipeline?: { removePolicy(options: { phase: 'Retry' }): unknown } } } | undefined;
           client?.client?.pipeline?.removePolicy({ phase: 'Retry' });
           try {
-            await context.sendActivities(toActivities(replies));
+            await deliverReplies(teamsSurface(context, toActivities), replies, updates);
           } catch (error) {
             refusal = error;
           }

@@ -14,6 +14,7 @@ import { card, text, type Card } from '../../reply.ts';
 import { hasPermission, requirePermission, type Permission } from '../../roles.ts';
 import type { Route } from '../../router.ts';
 import type { Turn } from '../../turn.ts';
+import type { LiveProgress } from '../progress.ts';
 import { campaignIdFor, staffGroups, type AcknowledgementService, type StaffGroup } from './service.ts';
 import { reviewStatus } from './reviews.ts';
 
@@ -24,6 +25,8 @@ export interface AckRouteDeps {
   directory: Directory;
   store: Store;
   audit: AuditLog;
+  /** Progress cards that keep themselves up to date (alert status, acks status). */
+  progress: LiveProgress;
 }
 
 /** Refuses and audits in one step, so every refused attempt leaves a trace in the store. */
@@ -58,7 +61,7 @@ export function alertCard(alert: AlertRecord): Card {
 }
 
 export function acknowledgementRoutes(deps: AckRouteDeps): Route[] {
-  const { acks, audit, library, directory, store, queue } = deps;
+  const { acks, audit, library, directory, store, queue, progress } = deps;
 
   const publish: Route = {
     name: 'ack.publish',
@@ -111,8 +114,7 @@ export function acknowledgementRoutes(deps: AckRouteDeps): Route[] {
     handle: async (turn) => {
       await guard(turn, audit, 'policies.publish', 'ack.status');
       const campaign = await resolveCampaign(turn, (turn.inbound.text ?? '').trim().split(/\s+/)[2]!);
-      const names = new Map((await directory.listUsers(turn.school.id)).map((u) => [u.id, u.name ?? u.id]));
-      return [card(acks.progressCard(campaign, await acks.progress(turn.school.id, campaign), names, 'everyone'))];
+      return progress.show(turn, { type: 'ack', campaignId: campaign.id });
     },
   };
 
@@ -203,26 +205,7 @@ export function acknowledgementRoutes(deps: AckRouteDeps): Route[] {
     handle: async (turn) => {
       await guard(turn, audit, 'alerts.broadcast', 'alert.status');
       const id = (turn.inbound.text ?? '').trim().split(/\s+/)[2]!;
-      const record = await store.get<AlertRecord>(alertKey(turn.school.id, id));
-      if (!record) return [text(`No alert ${id}.`)];
-      const progress = await queue.progress(turn.school.id, record.data.broadcastId);
-      const read = record.data.severity === 'critical' ? (await store.list('alert-read', turn.school.id, { idPrefix: `${id}:` })).length : undefined;
-      return [
-        card({
-          kind: 'alert.progress',
-          title: `Alert ${id}`,
-          updateKey: `alert-progress-${id}`,
-          blocks: [
-            { type: 'facts', facts: [
-              { title: 'Delivered', value: `${progress.delivered} of ${progress.total}` },
-              { title: 'Waiting', value: String(progress.pending + progress.inflight) },
-              { title: 'Failed', value: String(progress.failed) },
-              ...(read !== undefined ? [{ title: 'Read and acknowledged', value: String(read) }] : []),
-            ] },
-            ...(progress.failures.length ? [{ type: 'list' as const, items: progress.failures.slice(0, 20).map((f) => `${f.recipient}: ${f.reason}`) }] : []),
-          ],
-        }),
-      ];
+      return progress.show(turn, { type: 'alert', alertId: id });
     },
   };
 

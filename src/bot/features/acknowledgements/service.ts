@@ -277,11 +277,12 @@ export class AcknowledgementService {
     const names = new Map((await this.deps.directory.listUsers(school)).map((u) => [u.id, u.name ?? u.id]));
     const profiles = new Map((await this.deps.store.list<StaffProfile>('staff-profile', school)).map((r) => [r.id, r.data]));
     const coordinators = await this.deps.directory.usersWithRole(school, ['coordinator']);
-    const messages = coordinators.map((c) => ({ recipient: c.id, replies: [card(this.progressCard(campaign, progress, names, 'everyone'))] }));
+    // New messages, not updates of the coordinator's live progress card: a summary should be noticed.
+    const messages = coordinators.map((c) => ({ recipient: c.id, replies: [card({ ...this.progressCard(campaign, progress, names, 'everyone'), updateKey: undefined })] }));
     for (const [leaderId, profile] of profiles) {
       for (const group of profile.leads) {
         const mine = progress.outstanding.filter((id) => profiles.get(id)?.groups.includes(group));
-        messages.push({ recipient: leaderId, replies: [card({ ...this.progressCard(campaign, { ...progress, outstanding: mine }, names, group), kind: 'ack.group-summary' })] });
+        messages.push({ recipient: leaderId, replies: [card({ ...this.progressCard(campaign, { ...progress, outstanding: mine }, names, group), kind: 'ack.group-summary', updateKey: undefined })] });
       }
     }
     if (messages.length) await this.deps.queue.enqueue(school, messages, { broadcastId: `${campaign.id}-summary` });
