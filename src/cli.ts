@@ -72,9 +72,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'serve': {
         const settings = settingsOrExit();
         const log = createLogger({ level: settings.logLevel, destination: 'stdout' });
-        const { createApp } = await import('./main.ts');
-        const app = await createApp(settings, log);
-        const port = await app.listen();
+        const [{ createApp }, { startServer }] = await Promise.all([import('./main.ts'), import('./startup.ts')]);
+        // An unreachable store does not stop the process: it listens, not ready, until the store answers.
+        const app = await startServer(settings, log, { createApp: (port) => createApp({ ...settings, port }, log) });
+        app.ready.catch(() => process.exit(1));
+        const port = app.port;
         log.info({ port }, 'listening');
         err(`esafety-bot is running: http://localhost:${port}/  (Teams/Emulator: http://localhost:${port}/api/messages)`);
         const stop = async (signal: string) => {
