@@ -20,6 +20,8 @@ import { loadPolicyDirectory } from './policies/load.ts';
 import { createStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
 import type { createServer } from './server.ts';
+import { classifyDeliveryFailure } from './delivery/classify.ts';
+import { countStoreOperationsPerTurn, createTelemetry, noTelemetry, type Telemetry } from './telemetry.ts';
 
 export interface App {
   settings: Settings;
@@ -32,6 +34,7 @@ export interface App {
   /** The durable outbox and the job runner; both run in every server process (stopped by close). */
   outbox: Outbox;
   jobs: Jobs;
+  telemetry: Telemetry;
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<number>;
   /** Stops taking requests, lets turns in flight finish, closes the store. */
@@ -52,6 +55,8 @@ export interface CoreParts {
   outbox: Outbox;
   /** Durable jobs (JobScheduler): schedule anywhere; the server processes run them. */
   jobs: Jobs;
+  /** Operational events (src/telemetry.ts): none for the command line, the log or Application Insights for the server. */
+  telemetry: Telemetry;
 }
 
 /** Tuning for the outbox and the job runner (docs/delivery.md); tests and benchmarks shorten or raise them. */
@@ -67,16 +72,19 @@ export interface DeliveryOptions {
 }
 
 /** Everything but the HTTP server: what the terminal chat and the CLI need. `now` is the caches' clock (tests advance it instead of sleeping). */
-export async function createCore(settings: Settings, log: Logger, options: { store?: Store; now?: () => number; delivery?: DeliveryOptions } = {}): Promise<CoreParts> {
-  const store = options.store ?? (await createStore(settings));
+export async function createCore(settings: Settings, log: Logger, options: { store?: Store; now?: () => number; delivery?: DeliveryOptions; telemetry?: Telemetry } = {}): Promise<CoreParts> {
+  const telemetry = options.telemetry ?? noTelemetry;
+  const unwrapped = options.store ?? (await createStore(settings));
+  // Telemetry counts each turn's store operations; without it the store is used as it is.
+  const store = telemetry === noTelemetry ? unwrapped : countStoreOperationsPerTurn(unwrapped);
   const directory = new Directory(store, { cacheSeconds: settings.roleCacheSeconds, now: options.now });
   const library = new PolicyLibrary(store, { now: options.now });
   const notifier = new Notifier(directory, log);
   const outbox = new Outbox(
-    { store, log, recipient: async (school, userId) => (await directory.getUser(school, userId))?.data, send: (_school, user, replies) => notifier.deliver(user, replies) },
+    { store, log, recipient: async (school, userId) => (await directory.getUser(school, userId))?.data, send: measuredSend(telemetry, (user, replies) => notifier.deliver(user, replies)) },
     options.delivery?.outbox,
   );
-  const jobs = new Jobs({ store, log }, options.delivery?.jobs);
+  const jobs = new Jobs({ store, log, telemetry }, options.delivery?.jobs);
   const queue = options.delivery?.featuresUseOutbox ? outbox : undefined;
   const linkSecret = settings.linkSigningSecret ?? (await storedSecret(store, 'link-signing'));
   const { bot, incidents, acks } = createBot({
@@ -86,8 +94,24 @@ export async function createCore(settings: Settings, log: Logger, options: { sto
     escalateAfterMinutes: settings.incidents.escalateAfterMinutes,
     publicUrl: settings.publicUrl,
     linkSecret,
+    telemetry,
   });
-  return { settings, store, directory, library, notifier, bot, incidents, acks, outbox, jobs, linkSecret };
+  return { settings, store, directory, library, notifier, bot, incidents, acks, outbox, jobs, linkSecret, telemetry };
+}
+
+/** The outbox's send, with one telemetry event per attempt: sent, or how it failed. */
+function measuredSend(telemetry: Telemetry, send: (user: import('./bot/directory.ts').UserRecord, replies: import('./bot/reply.ts').Reply[]) => Promise<void>): import('./delivery/outbox.ts').OutboxDeps['send'] {
+  return async (school, user, replies) => {
+    const started = performance.now();
+    const event = (outcome: Parameters<Telemetry['delivery']>[0]['outcome']) => telemetry.delivery({ school, platform: user.platform, outcome, durationMs: Math.round(performance.now() - started) });
+    try {
+      await send(user, replies);
+    } catch (error) {
+      event(classifyDeliveryFailure(user.platform, error).kind);
+      throw error;
+    }
+    event('sent');
+  };
 }
 
 /**
@@ -126,7 +150,7 @@ export async function prepareDefaultSchool(core: CoreParts, log: Logger): Promis
   log.info({ added: report.added.length }, 'sample policies imported into the default school');
 }
 
-export async function createApp(settings: Settings, log: Logger, options: { store?: Store; now?: () => number; delivery?: DeliveryOptions } = {}): Promise<App> {
+export async function createApp(settings: Settings, log: Logger, options: { store?: Store; now?: () => number; delivery?: DeliveryOptions; telemetry?: Telemetry } = {}): Promise<App> {
   // The HTTP stack (restify, botbuilder, Bolt) is loaded here, not at the top: the command-line tools
   // that only need the core (schools, roles, policies, chat) then start in well under a second.
   const [{ createServer }, { createTeamsChannel, validateActivity }, { createSlackChannel }] = await Promise.all([
@@ -134,7 +158,7 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
     import('./adapters/teams/teams-adapter.ts'),
     import('./adapters/slack/slack-channel.ts'),
   ]);
-  const core = await createCore(settings, log, { ...options, delivery: { featuresUseOutbox: true, ...options.delivery } });
+  const core = await createCore(settings, log, { ...options, telemetry: options.telemetry ?? createTelemetry(settings, log), delivery: { featuresUseOutbox: true, ...options.delivery } });
   await prepareDefaultSchool(core, log);
   const { bot, store, notifier } = core;
   // Schools, tenant mappings and policy indexes are kept current off the turn path (docs/data-model.md).
@@ -209,6 +233,7 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
       await Promise.all([core.outbox.stop(), core.jobs.stop()]);
       await Promise.all([core.directory.stopRefresh(), core.library.stopRefresh()]);
       await slack?.drain();
+      await core.telemetry.close();
       await store.close();
     },
   };

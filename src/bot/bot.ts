@@ -7,6 +7,7 @@ import { ZodError } from 'zod';
 import { asAppError, isAppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Store } from '../store/store.ts';
+import { measureStoreOperations, noTelemetry, type Telemetry, type TurnOutcome } from '../telemetry.ts';
 import type { Directory } from './directory.ts';
 import { MAX_TEXT_LENGTH, type Inbound } from './inbound.ts';
 import { text, type Reply } from './reply.ts';
@@ -19,6 +20,15 @@ export interface BotOptions {
   router: Router;
   defaultSchool: string;
   log: Logger;
+  /** One event per turn (route, platform, school, duration, store operations, outcome). */
+  telemetry?: Telemetry;
+}
+
+/** What a turn found out about itself, for its telemetry event (filled in as it goes). */
+interface TurnFacts {
+  route?: string;
+  school?: string;
+  outcome: TurnOutcome;
 }
 
 const stateKey = (school: string, inbound: Inbound) => ({
@@ -40,11 +50,29 @@ export class Bot {
   constructor(private readonly options: BotOptions) {}
 
   async handle(inbound: Inbound): Promise<Reply[]> {
+    const started = performance.now();
+    const facts: TurnFacts = { outcome: 'ok' };
+    const { result, storeOperations } = await measureStoreOperations(() => this.#handle(inbound, facts));
+    const telemetry = this.options.telemetry ?? noTelemetry;
+    telemetry.turn({
+      route: facts.route,
+      platform: inbound.platform,
+      school: facts.school,
+      durationMs: Math.round(performance.now() - started),
+      storeOperations,
+      outcome: facts.outcome,
+      correlationId: inbound.correlationId,
+    });
+    return result;
+  }
+
+  async #handle(inbound: Inbound, facts: TurnFacts): Promise<Reply[]> {
     const log = this.options.log.child({ correlationId: inbound.correlationId, platform: inbound.platform });
     try {
-      return await this.#turn(inbound, log);
+      return await this.#turn(inbound, log, facts);
     } catch (error) {
       if (error instanceof ZodError) {
+        facts.outcome = 'invalid';
         // A handler's schema refused the input (a button's or form's data from an old card, a hand-made
         // request, a command argument): the user's input, not our failure. Log where it failed, never the values.
         log.warn({ code: 'validation_failed', route: inbound.submission?.route, fields: error.issues.map((issue) => issue.path.join('.')) }, 'input refused');
@@ -56,6 +84,7 @@ export class Bot {
       }
       const appError = asAppError(error);
       if (appError.code === 'forbidden' || appError.code === 'validation_failed' || appError.code === 'not_found' || appError.code === 'precondition_failed') {
+        facts.outcome = 'refused';
         log.info({ code: appError.code }, 'turn refused');
         return [text(appError.message)];
       }
@@ -63,12 +92,15 @@ export class Bot {
       // error, not the wrapper), never its message text.
       const origin = appError.cause instanceof Error ? appError.cause : appError;
       log.error({ code: appError.code, name: origin.name, stack: stackFrames(origin) }, 'turn failed');
+      facts.outcome = 'failed';
+      (this.options.telemetry ?? noTelemetry).error({ where: 'turn', code: appError.code, name: origin.name, school: facts.school, route: facts.route, correlationId: inbound.correlationId });
       return [text(`Sorry, something went wrong on our side and nothing was saved from that message. If it keeps happening, tell your IT team the reference ${inbound.correlationId}.`)];
     }
   }
 
-  async #turn(inbound: Inbound, log: Logger): Promise<Reply[]> {
+  async #turn(inbound: Inbound, log: Logger, facts: TurnFacts): Promise<Reply[]> {
     const { directory, store } = this.options;
+    if ((inbound.attachmentCount ?? 0) > 0 || (inbound.text?.length ?? 0) > MAX_TEXT_LENGTH) facts.outcome = 'rejected-input';
     if ((inbound.attachmentCount ?? 0) > 0) {
       // Never collect images: a report of nudes or illegal content must not put copies anywhere.
       log.info({ attachments: inbound.attachmentCount }, 'attachment refused');
@@ -80,6 +112,7 @@ export class Bot {
     const schoolId = await this.#schoolFor(inbound);
     const school = schoolId ? await directory.getSchool(schoolId) : undefined;
     if (!school) {
+      facts.outcome = 'not-registered';
       log.info({ tenant: inbound.tenantId ? 'present' : 'absent' }, 'message from a school that is not registered');
       return [text('Hello! This school is not set up yet, so I cannot help here. Please ask your IT team to register it (esafety-bot schools add).')];
     }
@@ -89,14 +122,17 @@ export class Bot {
       name: inbound.user.name,
       reference: inbound.reference,
     });
+    facts.school = school.id;
     const key = stateKey(school.id, inbound);
     const stored = await store.get<ConversationState>(key);
     const turn: Turn = { inbound, school, user, roles, state: structuredClone(stored?.data ?? {}), stateChanged: false, log: log.child({ school: school.id }) };
     const route = this.options.router.select(turn);
     if (!route) {
+      facts.outcome = 'unknown-route';
       turn.log.info({ route: inbound.submission?.route }, 'submission for an unknown route');
       return [text("Sorry, I didn't recognise that button or form. It may come from an old message: please start again.")];
     }
+    facts.route = route.name;
     turn.log.info({ route: route.name }, 'turn');
     const replies = await route.handle(turn);
     if (turn.stateChanged) {

@@ -5,6 +5,7 @@
 import type { Logger } from '../logger.ts';
 import type { PolicyLibrary } from '../policies/library.ts';
 import type { Store } from '../store/store.ts';
+import type { Telemetry } from '../telemetry.ts';
 import { AuditLog } from './audit.ts';
 import { Bot } from './bot.ts';
 import type { Directory } from './directory.ts';
@@ -38,6 +39,8 @@ export interface CoreServices {
   /** Base URL and secret of the signed "Read the policy" links. */
   publicUrl?: string;
   linkSecret?: string;
+  /** Operational events (src/telemetry.ts); none when absent. */
+  telemetry?: Telemetry;
 }
 
 export function createBot(services: CoreServices): { bot: Bot; router: Router; audit: AuditLog; incidents: IncidentService; cases: CaseBook; acks: AcknowledgementService } {
@@ -55,6 +58,6 @@ export function createBot(services: CoreServices): { bot: Bot; router: Router; a
   const ask = qa.find((route) => route.name === 'qa.ask')!;
   const router = new Router(ask);
   router.add(...coreRoutes(services), ...policyRoutes({ ...services, audit }), ...incidentRoutes(incidentDeps, incidents), ...acknowledgementRoutes({ ...services, acks, queue, audit }), ...qa);
-  const bot = new Bot({ store: services.store, directory: services.directory, router, defaultSchool: services.defaultSchool, log: services.log });
+  const bot = new Bot({ store: services.store, directory: services.directory, router, defaultSchool: services.defaultSchool, log: services.log, telemetry: services.telemetry });
   return { bot, router, audit, incidents, cases, acks };
 }
