@@ -12,6 +12,8 @@ import { Notifier } from './bot/notifier.ts';
 import { Jobs, recurring, type JobsOptions } from './delivery/jobs.ts';
 import { sendReviewReminders } from './bot/features/acknowledgements/reviews.ts';
 import { defaultRetention } from './bot/features/incidents/reports.ts';
+import { PersonalData } from './bot/features/personal-data.ts';
+import { AuditLog } from './bot/audit.ts';
 import { Outbox, type OutboxOptions } from './delivery/outbox.ts';
 import type { Settings } from './config.ts';
 import type { Logger } from './logger.ts';
@@ -57,6 +59,8 @@ export interface CoreParts {
   jobs: Jobs;
   /** Operational events (src/telemetry.ts): none for the command line, the log or Application Insights for the server. */
   telemetry: Telemetry;
+  /** Question log retention and erasure requests (docs/data-protection.md). */
+  personalData: PersonalData;
 }
 
 /** Tuning for the outbox and the job runner (docs/delivery.md); tests and benchmarks shorten or raise them. */
@@ -96,7 +100,8 @@ export async function createCore(settings: Settings, log: Logger, options: { sto
     linkSecret,
     telemetry,
   });
-  return { settings, store, directory, library, notifier, bot, incidents, acks, outbox, jobs, linkSecret, telemetry };
+  const personalData = new PersonalData({ store, audit: new AuditLog(store), log });
+  return { settings, store, directory, library, notifier, bot, incidents, acks, outbox, jobs, linkSecret, telemetry, personalData };
 }
 
 /** The outbox's send, with one telemetry event per attempt: sent, or how it failed. */
@@ -254,7 +259,7 @@ function mountReadRoute(server: import('restify').Server, core: CoreParts): void
 
 /**
  * The school's recurring work, as durable jobs: policy review reminders on school-day mornings and
- * the nightly incident retention sweep. `ensure` is idempotent, so every start-up may call it.
+ * the nightly retention sweeps (incidents, then the question log). `ensure` is idempotent, so every start-up may call it.
  */
 async function scheduleRecurringWork(core: CoreParts): Promise<void> {
   const timeZone = async (school: string) => (await core.directory.getSchool(school))?.timeZone ?? 'Europe/London';
@@ -275,8 +280,18 @@ async function scheduleRecurringWork(core: CoreParts): Promise<void> {
       await core.incidents.applyRetention(job.school, { ...defaultRetention, ...core.settings.incidents.retentionOverrides }, new Date());
     },
   });
+  const questionRetention = recurring(core.jobs, {
+    kind: 'questions.retention',
+    pattern: '30 2 * * *',
+    workingHours: false,
+    timeZone,
+    handler: async (job) => {
+      await core.personalData.applyQuestionLogRetention(job.school, core.settings.questionLogRetentionDays, new Date());
+    },
+  });
   for (const school of await core.directory.listSchools()) {
     await reviews.ensure(school.id);
     await retention.ensure(school.id);
+    await questionRetention.ensure(school.id);
   }
 }
