@@ -89,11 +89,16 @@ export async function main(argv: string[]): Promise<number> {
         const [{ createApp }, { startServer }] = await Promise.all([import('./main.ts'), import('./startup.ts')]);
         // An unreachable store does not stop the process: it listens, not ready, until the store answers.
         const app = await startServer(settings, log, { createApp: (port) => createApp({ ...settings, port }, log) });
-        app.ready.catch(() => process.exit(1));
+        let stopping = false;
+        // A start-up that fails for another reason while waiting for the store ends the process (logged by startServer).
+        app.ready.catch(() => {
+          if (!stopping) process.exit(1);
+        });
         const port = app.port;
         log.info({ port }, 'listening');
         err(`esafety-bot is running: http://localhost:${port}/  (Teams/Emulator: http://localhost:${port}/api/messages)`);
         const stop = async (signal: string) => {
+          stopping = true;
           log.info({ signal }, 'shutting down');
           await app.close();
           process.exit(0);
