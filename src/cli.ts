@@ -35,7 +35,9 @@ const usage = `Usage: esafety-bot <command>
   policies acks --doc DOC [--school ID]      acknowledgements of the current version as CSV
   incidents export --school ID --format csv|json
   incidents report --school ID [--period month|term|year] [--format csv|json]
-  incidents retention --school ID [--dry-run]`;
+  incidents retention --school ID [--dry-run]
+  questions retention --school ID [--dry-run]  deletes questions and escalations past QUESTION_LOG_RETENTION_DAYS
+  people forget --school ID --user ID [--dry-run]  erases a member of staff's personal data (safeguarding records are kept)`;
 
 function settingsOrExit(): Settings {
   loadDotEnv();
@@ -57,6 +59,18 @@ async function withCore<T>(log: Logger, run: (core: CoreParts) => Promise<T>): P
   }
 }
 
+/** What an erasure did, for the admin to pass on to the person (standard error: no data on standard output). */
+function erasureReport(summary: import('./bot/features/personal-data.ts').ErasureSummary, userId: string, dryRun: boolean): string {
+  const removed = dryRun ? 'would remove' : 'removed';
+  return [
+    `${dryRun ? 'Dry run: nothing changed. ' : ''}Personal data of ${userId} in school ${summary.school}:`,
+    `  ${removed}: directory record (name, roles, how to message them): ${summary.directoryRecord ? 'yes' : 'none found'}; staff groups: ${summary.staffProfile ? 'yes' : 'none found'}`,
+    `  ${removed}: ${summary.conversations} conversation state(s), ${summary.incidentDrafts} incident report draft(s), ${summary.questions} question(s), ${summary.escalationsDeleted} question(s) to the coordinator, ${summary.slackForms} Slack form(s), ${summary.policyLinkOpens} policy link read receipt(s), ${summary.messageRefs} progress card reference(s)`,
+    `  ${dryRun ? 'would anonymise' : 'anonymised'}: ${summary.escalationsAnonymised} coordinator question(s) kept as school policy or answered by them`,
+    `  kept (records of the school, without their name): ${summary.kept.cases} incident case(s), ${summary.kept.acknowledgements} policy acceptance(s), ${summary.kept.alertAcknowledgements} critical alert acknowledgement(s), and the audit trail`,
+  ].join('\n');
+}
+
 function required(values: Record<string, unknown>, name: string): string {
   const value = values[name];
   if (typeof value !== 'string' || value.trim() === '') throw new AppError('bad_request', `--${name} is required`);
@@ -72,12 +86,19 @@ export async function main(argv: string[]): Promise<number> {
       case 'serve': {
         const settings = settingsOrExit();
         const log = createLogger({ level: settings.logLevel, destination: 'stdout' });
-        const { createApp } = await import('./main.ts');
-        const app = await createApp(settings, log);
-        const port = await app.listen();
+        const [{ createApp }, { startServer }] = await Promise.all([import('./main.ts'), import('./startup.ts')]);
+        // An unreachable store does not stop the process: it listens, not ready, until the store answers.
+        const app = await startServer(settings, log, { createApp: (port) => createApp({ ...settings, port }, log) });
+        let stopping = false;
+        // A start-up that fails for another reason while waiting for the store ends the process (logged by startServer).
+        app.ready.catch(() => {
+          if (!stopping) process.exit(1);
+        });
+        const port = app.port;
         log.info({ port }, 'listening');
         err(`esafety-bot is running: http://localhost:${port}/  (Teams/Emulator: http://localhost:${port}/api/messages)`);
         const stop = async (signal: string) => {
+          stopping = true;
           log.info({ signal }, 'shutting down');
           await app.close();
           process.exit(0);
@@ -233,6 +254,29 @@ export async function main(argv: string[]): Promise<number> {
             return 0;
           }
           throw new AppError('bad_request', 'use "incidents export", "incidents report" or "incidents retention"');
+        });
+      }
+      case 'questions':
+      case 'people': {
+        // Data protection: the question log's retention and a person's erasure (src/bot/features/personal-data.ts).
+        const { values } = parseArgs({ args: rest, options: { school: { type: 'string' }, user: { type: 'string' }, 'dry-run': { type: 'boolean', default: false } } });
+        if (command === 'questions' && sub !== 'retention') throw new AppError('bad_request', 'use "questions retention --school ID [--dry-run]"');
+        if (command === 'people' && sub !== 'forget') throw new AppError('bad_request', 'use "people forget --school ID --user ID [--dry-run]"');
+        const schoolId = required(values, 'school');
+        const userId = command === 'people' ? required(values, 'user') : undefined;
+        const dryRun = values['dry-run'] ?? false;
+        const log = createLogger({ level: 'warn', destination: 'stderr' });
+        return await withCore(log, async ({ directory, personalData, settings }) => {
+          if (!(await directory.getSchool(schoolId))) throw new AppError('not_found', `no school "${schoolId}"; register it with "schools add"`);
+          if (userId === undefined) {
+            const days = settings.questionLogRetentionDays;
+            const result = await personalData.applyQuestionLogRetention(schoolId, days, new Date(), { dryRun });
+            err(`${dryRun ? 'would delete' : 'deleted'} ${result.questions.length} question(s) and ${result.escalations.length} escalation(s) older than ${days} days`);
+            return 0;
+          }
+          const summary = await personalData.forget(schoolId, userId, { actor: 'cli', dryRun });
+          err(erasureReport(summary, userId, dryRun));
+          return 0;
         });
       }
       case undefined:

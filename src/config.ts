@@ -90,7 +90,54 @@ const environmentSchema = z.object({
   // Unset: on outside production, off in production.
   PLAYGROUND_ENABLED: booleanFlag(undefined),
   PLAYGROUND_PUBLIC: booleanFlag(false),
+  QUESTION_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
+  APPLICATIONINSIGHTS_CONNECTION_STRING: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return undefined;
+      const parsed = parseAppInsightsConnectionString(value);
+      if (typeof parsed === 'string') {
+        ctx.addIssue({ code: 'custom', message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
 });
+
+/** Where Application Insights takes events: from its connection string ("InstrumentationKey=…;IngestionEndpoint=https://…/"). */
+export interface AppInsightsTarget {
+  instrumentationKey: string;
+  /** Base URL of the ingestion service, without a trailing slash. */
+  ingestionEndpoint: string;
+}
+
+/** The target, or a line saying what is wrong (never echoing the key). */
+export function parseAppInsightsConnectionString(value: string): AppInsightsTarget | string {
+  const fields = new Map<string, string>();
+  for (const part of value.split(';')) {
+    const at = part.indexOf('=');
+    if (at > 0) fields.set(part.slice(0, at).trim().toLowerCase(), part.slice(at + 1).trim());
+  }
+  const instrumentationKey = fields.get('instrumentationkey');
+  if (!instrumentationKey) return 'expected "InstrumentationKey=…;IngestionEndpoint=https://…" (copy it from the Application Insights resource\'s overview)';
+  // Without an IngestionEndpoint the classic global endpoint applies (old connection strings).
+  const endpoint = fields.get('ingestionendpoint') ?? 'https://dc.services.visualstudio.com/';
+  try {
+    const url = new URL(endpoint);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('not http');
+    return { instrumentationKey, ingestionEndpoint: url.toString().replace(/\/+$/, '') };
+  } catch {
+    return 'IngestionEndpoint is not a URL';
+  }
+}
+
+/**
+ * App Service replaces an app setting of the form @Microsoft.KeyVault(...) with the secret; when it
+ * cannot (no such secret, the identity may not read it, the vault unreachable) the app receives the
+ * reference itself as text. Using it as the value would fail later and obscurely.
+ */
+const KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(/i;
 
 /** Every environment variable this module reads (the deployment templates are checked against it). */
 export const environmentVariableNames = Object.keys(environmentSchema.shape) as Array<keyof Environment>;
@@ -140,6 +187,10 @@ export interface Settings {
     /** Days per category (and `default`) overriding the built-in retention policy. */
     retentionOverrides: Record<string, number>;
   };
+  /** Days questions and coordinator escalations are kept before the nightly sweep deletes them. */
+  questionLogRetentionDays: number;
+  /** Application Insights, when its connection string is set: the bot's own events go there. */
+  appInsights?: AppInsightsTarget;
 }
 
 /** Reads a local .env file into the given environment, without overriding what is set already. */
@@ -155,10 +206,17 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   // An empty value (`PORT=` in a .env file) means unset, for every variable: without this, PORT=
   // would coerce to 0 (a random port) and STORE= would be refused as an unknown store.
   const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
+  // An unresolved Key Vault reference counts as missing, and its own line says why.
+  const unresolved = environmentVariableNames.filter((name) => KEY_VAULT_REFERENCE.test(given[name]?.trim() ?? ''));
+  const keyVaultLines = unresolved.map(
+    (name) => `${name}: the Key Vault reference did not resolve (App Service passed "${given[name]!.trim()}" on as text): check that the secret exists and that the web app's identity may read it (Key Vault Secrets User)`,
+  );
+  for (const name of unresolved) delete given[name];
+  const notAboutUnresolved = (line: string) => !unresolved.some((name) => line.startsWith(`${name}:`));
   const parsed = environmentSchema.safeParse(given);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`);
-    throw new AppError('config_invalid', lines.join('\n'));
+    throw new AppError('config_invalid', [...keyVaultLines, ...lines.filter(notAboutUnresolved)].join('\n'));
   }
   const e = parsed.data;
   const problems: string[] = [];
@@ -181,7 +239,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     }
     if (e.STORE !== 'cosmos') problems.push('STORE: must be cosmos in production (the embedded SQLite store is for local use)');
   }
-  if (problems.length > 0) throw new AppError('config_invalid', problems.join('\n'));
+  if (keyVaultLines.length + problems.length > 0) throw new AppError('config_invalid', [...keyVaultLines, ...problems.filter(notAboutUnresolved)].join('\n'));
 
   const port = e.PORT;
   return {
@@ -220,5 +278,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     playground: { enabled: e.PLAYGROUND_ENABLED ?? !production, public: e.PLAYGROUND_PUBLIC },
     linkSigningSecret: e.LINK_SIGNING_SECRET,
     incidents: { escalateAfterMinutes: e.INCIDENT_ESCALATE_MINUTES, retentionOverrides: e.INCIDENT_RETENTION_DAYS },
+    questionLogRetentionDays: e.QUESTION_LOG_RETENTION_DAYS,
+    appInsights: e.APPLICATIONINSIGHTS_CONNECTION_STRING,
   };
 }

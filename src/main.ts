@@ -15,6 +15,8 @@ import { MessageRefs } from './delivery/message-refs.ts';
 import type { ProgressOptions } from './bot/features/progress.ts';
 import { sendReviewReminders } from './bot/features/acknowledgements/reviews.ts';
 import { defaultRetention } from './bot/features/incidents/reports.ts';
+import { PersonalData } from './bot/features/personal-data.ts';
+import { AuditLog } from './bot/audit.ts';
 import { Outbox, type OutboxOptions } from './delivery/outbox.ts';
 import type { Settings } from './config.ts';
 import type { Logger } from './logger.ts';
@@ -23,6 +25,8 @@ import { loadPolicyDirectory } from './policies/load.ts';
 import { createStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
 import type { createServer } from './server.ts';
+import { classifyDeliveryFailure } from './delivery/classify.ts';
+import { countStoreOperationsPerTurn, createTelemetry, noTelemetry, type Telemetry } from './telemetry.ts';
 
 export interface App {
   settings: Settings;
@@ -35,6 +39,7 @@ export interface App {
   /** The durable outbox and the job runner; both run in every server process (stopped by close). */
   outbox: Outbox;
   jobs: Jobs;
+  telemetry: Telemetry;
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<number>;
   /** Stops taking requests, lets turns in flight finish, closes the store. */
@@ -57,6 +62,10 @@ export interface CoreParts {
   jobs: Jobs;
   /** The staff directory's roster sync; the channels register their platform's reader. */
   roster: Roster;
+  /** Operational events (src/telemetry.ts): none for the command line, the log or Application Insights for the server. */
+  telemetry: Telemetry;
+  /** Question log retention and erasure requests (docs/data-protection.md). */
+  personalData: PersonalData;
 }
 
 /** Tuning for the outbox and the job runner (docs/delivery.md); tests and benchmarks shorten or raise them. */
@@ -74,17 +83,20 @@ export interface DeliveryOptions {
 }
 
 /** Everything but the HTTP server: what the terminal chat and the CLI need. `now` is the caches' clock (tests advance it instead of sleeping). */
-export async function createCore(settings: Settings, log: Logger, options: { store?: Store; now?: () => number; delivery?: DeliveryOptions } = {}): Promise<CoreParts> {
-  const store = options.store ?? (await createStore(settings));
+export async function createCore(settings: Settings, log: Logger, options: { store?: Store; now?: () => number; delivery?: DeliveryOptions; telemetry?: Telemetry } = {}): Promise<CoreParts> {
+  const telemetry = options.telemetry ?? noTelemetry;
+  const unwrapped = options.store ?? (await createStore(settings));
+  // Telemetry counts each turn's store operations; without it the store is used as it is.
+  const store = telemetry === noTelemetry ? unwrapped : countStoreOperationsPerTurn(unwrapped);
   const directory = new Directory(store, { cacheSeconds: settings.roleCacheSeconds, now: options.now });
   const library = new PolicyLibrary(store, { now: options.now });
   const messageRefs = new MessageRefs(store, log);
   const notifier = new Notifier(directory, log, messageRefs);
   const outbox = new Outbox(
-    { store, log, recipient: async (school, userId) => (await directory.getUser(school, userId))?.data, send: (school, user, replies) => notifier.deliver(user, replies, school) },
+    { store, log, recipient: async (school, userId) => (await directory.getUser(school, userId))?.data, send: measuredSend(telemetry, (school, user, replies) => notifier.deliver(user, replies, school)) },
     options.delivery?.outbox,
   );
-  const jobs = new Jobs({ store, log }, options.delivery?.jobs);
+  const jobs = new Jobs({ store, log, telemetry }, options.delivery?.jobs);
   const roster = new Roster({ directory, store, jobs, log });
   roster.registerJobs(jobs);
   const queue = options.delivery?.featuresUseOutbox ? outbox : undefined;
@@ -98,8 +110,25 @@ export async function createCore(settings: Settings, log: Logger, options: { sto
     publicUrl: settings.publicUrl,
     linkSecret,
     roster,
+    telemetry,
   });
-  return { settings, store, directory, library, notifier, bot, incidents, acks, outbox, jobs, linkSecret, roster };
+  const personalData = new PersonalData({ store, audit: new AuditLog(store), log });
+  return { settings, store, directory, library, notifier, bot, incidents, acks, outbox, jobs, linkSecret, roster, telemetry, personalData };
+}
+
+/** The outbox's send, with one telemetry event per attempt: sent, or how it failed. */
+function measuredSend(telemetry: Telemetry, send: import('./delivery/outbox.ts').OutboxDeps['send']): import('./delivery/outbox.ts').OutboxDeps['send'] {
+  return async (school, user, replies) => {
+    const started = performance.now();
+    const event = (outcome: Parameters<Telemetry['delivery']>[0]['outcome']) => telemetry.delivery({ school, platform: user.platform, outcome, durationMs: Math.round(performance.now() - started) });
+    try {
+      await send(school, user, replies);
+    } catch (error) {
+      event(classifyDeliveryFailure(user.platform, error).kind);
+      throw error;
+    }
+    event('sent');
+  };
 }
 
 /**
@@ -138,7 +167,7 @@ export async function prepareDefaultSchool(core: CoreParts, log: Logger): Promis
   log.info({ added: report.added.length }, 'sample policies imported into the default school');
 }
 
-export async function createApp(settings: Settings, log: Logger, options: { store?: Store; now?: () => number; delivery?: DeliveryOptions } = {}): Promise<App> {
+export async function createApp(settings: Settings, log: Logger, options: { store?: Store; now?: () => number; delivery?: DeliveryOptions; telemetry?: Telemetry } = {}): Promise<App> {
   // The HTTP stack (restify, botbuilder, Bolt) is loaded here, not at the top: the command-line tools
   // that only need the core (schools, roles, policies, chat) then start in well under a second.
   const [{ createServer }, { createTeamsChannel, validateActivity }, { createSlackChannel }] = await Promise.all([
@@ -146,7 +175,7 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
     import('./adapters/teams/teams-adapter.ts'),
     import('./adapters/slack/slack-channel.ts'),
   ]);
-  const core = await createCore(settings, log, { ...options, delivery: { featuresUseOutbox: true, ...options.delivery } });
+  const core = await createCore(settings, log, { ...options, telemetry: options.telemetry ?? createTelemetry(settings, log), delivery: { featuresUseOutbox: true, ...options.delivery } });
   await prepareDefaultSchool(core, log);
   const { bot, store, notifier } = core;
   // Schools, tenant mappings and policy indexes are kept current off the turn path (docs/data-model.md).
@@ -233,6 +262,7 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
       await Promise.all([core.outbox.stop(), core.jobs.stop()]);
       await Promise.all([core.directory.stopRefresh(), core.library.stopRefresh()]);
       await slack?.drain();
+      await core.telemetry.close();
       await store.close();
     },
   };
@@ -253,7 +283,7 @@ function mountReadRoute(server: import('restify').Server, core: CoreParts): void
 
 /**
  * The school's recurring work, as durable jobs: policy review reminders on school-day mornings and
- * the nightly incident retention sweep. `ensure` is idempotent, so every start-up may call it.
+ * the nightly retention sweeps (incidents, then the question log). `ensure` is idempotent, so every start-up may call it.
  */
 async function scheduleRecurringWork(core: CoreParts): Promise<void> {
   const timeZone = async (school: string) => (await core.directory.getSchool(school))?.timeZone ?? 'Europe/London';
@@ -274,8 +304,18 @@ async function scheduleRecurringWork(core: CoreParts): Promise<void> {
       await core.incidents.applyRetention(job.school, { ...defaultRetention, ...core.settings.incidents.retentionOverrides }, new Date());
     },
   });
+  const questionRetention = recurring(core.jobs, {
+    kind: 'questions.retention',
+    pattern: '30 2 * * *',
+    workingHours: false,
+    timeZone,
+    handler: async (job) => {
+      await core.personalData.applyQuestionLogRetention(job.school, core.settings.questionLogRetentionDays, new Date());
+    },
+  });
   for (const school of await core.directory.listSchools()) {
     await reviews.ensure(school.id);
     await retention.ensure(school.id);
+    await questionRetention.ensure(school.id);
   }
 }

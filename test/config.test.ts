@@ -153,6 +153,43 @@ describe('NODE_ENV=production', () => {
   });
 });
 
+describe('App Service Key Vault references that did not resolve', () => {
+  const reference = '@Microsoft.KeyVault(VaultName=kv-abc123;SecretName=microsoft-app-password)';
+
+  it('count as missing, with a line that says the reference did not resolve (and no second line for the same setting)', () => {
+    const lines = problems({ ...production, MICROSOFT_APP_PASSWORD: reference });
+    expect(lines).toEqual([expect.stringMatching(/^MICROSOFT_APP_PASSWORD: the Key Vault reference did not resolve \(App Service passed "@Microsoft\.KeyVault\(VaultName=kv-abc123;SecretName=microsoft-app-password\)" on as text\)/)]);
+  });
+
+  it('are refused for optional settings too, since a secret was meant to be there', () => {
+    const lines = problems({ SLACK_SIGNING_SECRET: ' @microsoft.keyvault(SecretUri=https://kv-abc123.vault.azure.net/secrets/slack-signing-secret/)' });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^SLACK_SIGNING_SECRET: the Key Vault reference did not resolve/);
+  });
+
+  it('are listed with the other bad settings, one line each', () => {
+    const lines = problems({ PORT: 'abc', SLACK_BOT_TOKEN: '@Microsoft.KeyVault(VaultName=v;SecretName=slack-bot-token)' });
+    expect(lines.map((line) => line.split(':')[0]).sort()).toEqual(['PORT', 'SLACK_BOT_TOKEN']);
+  });
+});
+
+describe('telemetry and retention settings', () => {
+  it('keeps the question log for a year by default', () => {
+    expect(loadSettings({}).questionLogRetentionDays).toBe(365);
+    expect(loadSettings({ QUESTION_LOG_RETENTION_DAYS: '400' }).questionLogRetentionDays).toBe(400);
+    expect(problems({ QUESTION_LOG_RETENTION_DAYS: '0' })[0]).toMatch(/^QUESTION_LOG_RETENTION_DAYS: /);
+  });
+
+  it('reads the Application Insights connection string: key and ingestion endpoint', () => {
+    expect(loadSettings({}).appInsights).toBeUndefined();
+    const settings = loadSettings({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-4000-8000-0000000000ab;IngestionEndpoint=https://uksouth-1.in.applicationinsights.azure.com/;LiveEndpoint=https://uksouth.livediagnostics.monitor.azure.com/' });
+    expect(settings.appInsights).toEqual({ instrumentationKey: '00000000-0000-4000-8000-0000000000ab', ingestionEndpoint: 'https://uksouth-1.in.applicationinsights.azure.com' });
+    expect(loadSettings({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=k1' }).appInsights?.ingestionEndpoint).toBe('https://dc.services.visualstudio.com');
+    const [line] = problems({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'IngestionEndpoint=https://x.example/' });
+    expect(line).toMatch(/^APPLICATIONINSIGHTS_CONNECTION_STRING: expected "InstrumentationKey=/);
+  });
+});
+
 describe('the command line with a bad setting', () => {
   const cwd = mkdtempSync(path.join(tmpdir(), 'esafety-config-'));
   afterAll(() => rmSync(cwd, { recursive: true, force: true }));

@@ -8,6 +8,7 @@ import { asAppError, isAppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { MessageRefs, UpdateSlot } from '../delivery/message-refs.ts';
 import type { Store } from '../store/store.ts';
+import { measureStoreOperations, noTelemetry, type Telemetry, type TurnOutcome } from '../telemetry.ts';
 import type { Directory } from './directory.ts';
 import { MAX_TEXT_LENGTH, type Inbound } from './inbound.ts';
 import { text, type Reply } from './reply.ts';
@@ -22,12 +23,21 @@ export interface BotOptions {
   log: Logger;
   /** Where cards that change in place (updateKey) remember their messages; without it they are always posted anew. */
   messageRefs?: MessageRefs;
+  /** One event per turn (route, platform, school, duration, store operations, outcome). */
+  telemetry?: Telemetry;
 }
 
 /** A turn's replies, and (in a personal conversation) the slot through which cards with an updateKey replace their earlier message. */
 export interface Response {
   replies: Reply[];
   updates?: UpdateSlot;
+}
+
+/** What a turn found out about itself, for its telemetry event (filled in as it goes). */
+interface TurnFacts {
+  route?: string;
+  school?: string;
+  outcome: TurnOutcome;
 }
 
 const stateKey = (school: string, inbound: Inbound) => ({
@@ -52,21 +62,38 @@ export class Bot {
     return (await this.respond(inbound)).replies;
   }
 
+  /** The turn's replies and, in a personal chat, the slot for in-place updates; one telemetry event per turn. */
   async respond(inbound: Inbound): Promise<Response> {
+    const started = performance.now();
+    const facts: TurnFacts = { outcome: 'ok' };
+    const { result, storeOperations } = await measureStoreOperations(() => this.#respond(inbound, facts));
+    (this.options.telemetry ?? noTelemetry).turn({
+      route: facts.route,
+      platform: inbound.platform,
+      school: facts.school,
+      durationMs: Math.round(performance.now() - started),
+      storeOperations,
+      outcome: facts.outcome,
+      correlationId: inbound.correlationId,
+    });
+    return result;
+  }
+
+  async #respond(inbound: Inbound, facts: TurnFacts): Promise<Response> {
     const log = this.options.log.child({ correlationId: inbound.correlationId, platform: inbound.platform });
-    const where: { school?: string } = {};
     try {
-      const replies = await this.#turn(inbound, log, where);
+      const replies = await this.#turn(inbound, log, facts);
       // Only a person's own chat: a card updated in a channel would change what everyone there sees.
-      const updates = where.school && this.options.messageRefs && inbound.conversation.kind === 'personal' ? this.options.messageRefs.slot(where.school, inbound.user.id) : undefined;
+      const updates = facts.school && this.options.messageRefs && inbound.conversation.kind === 'personal' ? this.options.messageRefs.slot(facts.school, inbound.user.id) : undefined;
       return { replies, updates };
     } catch (error) {
-      return { replies: this.#failed(inbound, log, error) };
+      return { replies: this.#failed(inbound, log, error, facts) };
     }
   }
 
-  #failed(inbound: Inbound, log: Logger, error: unknown): Reply[] {
+  #failed(inbound: Inbound, log: Logger, error: unknown, facts: TurnFacts): Reply[] {
     if (error instanceof ZodError) {
+      facts.outcome = 'invalid';
       // A handler's schema refused the input (a button's or form's data from an old card, a hand-made
       // request, a command argument): the user's input, not our failure. Log where it failed, never the values.
       log.warn({ code: 'validation_failed', route: inbound.submission?.route, fields: error.issues.map((issue) => issue.path.join('.')) }, 'input refused');
@@ -78,6 +105,7 @@ export class Bot {
     }
     const appError = asAppError(error);
     if (appError.code === 'forbidden' || appError.code === 'validation_failed' || appError.code === 'not_found' || appError.code === 'precondition_failed') {
+      facts.outcome = 'refused';
       log.info({ code: appError.code }, 'turn refused');
       return [text(appError.message)];
     }
@@ -85,11 +113,14 @@ export class Bot {
     // error, not the wrapper), never its message text.
     const origin = appError.cause instanceof Error ? appError.cause : appError;
     log.error({ code: appError.code, name: origin.name, stack: stackFrames(origin) }, 'turn failed');
+    facts.outcome = 'failed';
+    (this.options.telemetry ?? noTelemetry).error({ where: 'turn', code: appError.code, name: origin.name, school: facts.school, route: facts.route, correlationId: inbound.correlationId });
     return [text(`Sorry, something went wrong on our side and nothing was saved from that message. If it keeps happening, tell your IT team the reference ${inbound.correlationId}.`)];
   }
 
-  async #turn(inbound: Inbound, log: Logger, where: { school?: string }): Promise<Reply[]> {
+  async #turn(inbound: Inbound, log: Logger, facts: TurnFacts): Promise<Reply[]> {
     const { directory, store } = this.options;
+    if ((inbound.attachmentCount ?? 0) > 0 || (inbound.text?.length ?? 0) > MAX_TEXT_LENGTH) facts.outcome = 'rejected-input';
     if ((inbound.attachmentCount ?? 0) > 0) {
       // Never collect images: a report of nudes or illegal content must not put copies anywhere.
       log.info({ attachments: inbound.attachmentCount }, 'attachment refused');
@@ -101,24 +132,27 @@ export class Bot {
     const schoolId = await this.#schoolFor(inbound);
     const school = schoolId ? await directory.getSchool(schoolId) : undefined;
     if (!school) {
+      facts.outcome = 'not-registered';
       log.info({ tenant: inbound.tenantId ? 'present' : 'absent' }, 'message from a school that is not registered');
       return [text('Hello! This school is not set up yet, so I cannot help here. Please ask your IT team to register it (esafety-bot schools add).')];
     }
-    where.school = school.id;
     const { user, roles } = await directory.noteUserSeen(school.id, {
       id: inbound.user.id,
       platform: inbound.platform,
       name: inbound.user.name,
       reference: inbound.reference,
     });
+    facts.school = school.id;
     const key = stateKey(school.id, inbound);
     const stored = await store.get<ConversationState>(key);
     const turn: Turn = { inbound, school, user, roles, state: structuredClone(stored?.data ?? {}), stateChanged: false, log: log.child({ school: school.id }) };
     const route = this.options.router.select(turn);
     if (!route) {
+      facts.outcome = 'unknown-route';
       turn.log.info({ route: inbound.submission?.route }, 'submission for an unknown route');
       return [text("Sorry, I didn't recognise that button or form. It may come from an old message: please start again.")];
     }
+    facts.route = route.name;
     turn.log.info({ route: route.name }, 'turn');
     const replies = await route.handle(turn);
     if (turn.stateChanged) {

@@ -5,6 +5,7 @@
 import type { Logger } from '../logger.ts';
 import type { PolicyLibrary } from '../policies/library.ts';
 import type { Store } from '../store/store.ts';
+import type { Telemetry } from '../telemetry.ts';
 import { AuditLog } from './audit.ts';
 import { Bot } from './bot.ts';
 import type { Directory } from './directory.ts';
@@ -48,6 +49,8 @@ export interface CoreServices {
   messageRefs?: MessageRefs;
   /** How often and how long progress cards refresh themselves. */
   progress?: Partial<ProgressOptions>;
+  /** Operational events (src/telemetry.ts); none when absent. */
+  telemetry?: Telemetry;
 }
 
 export function createBot(services: CoreServices): { bot: Bot; router: Router; audit: AuditLog; incidents: IncidentService; cases: CaseBook; acks: AcknowledgementService } {
@@ -68,6 +71,6 @@ export function createBot(services: CoreServices): { bot: Bot; router: Router; a
   const router = new Router(ask);
   router.add(...coreRoutes(services), ...policyRoutes({ ...services, audit }), ...incidentRoutes(incidentDeps, incidents), ...acknowledgementRoutes({ ...services, acks, queue, audit, progress }), ...progress.routes(), ...qa);
   if (services.roster) router.add(...rosterRoutes({ roster: services.roster, audit }));
-  const bot = new Bot({ store: services.store, directory: services.directory, router, defaultSchool: services.defaultSchool, log: services.log, messageRefs: services.messageRefs });
+  const bot = new Bot({ store: services.store, directory: services.directory, router, defaultSchool: services.defaultSchool, log: services.log, messageRefs: services.messageRefs, telemetry: services.telemetry });
   return { bot, router, audit, incidents, cases, acks };
 }

@@ -21,6 +21,7 @@ import { Cron } from 'croner';
 import { AppError, isAppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { GLOBAL_PARTITION, type Store, type StoredRecord } from '../store/store.ts';
+import { noTelemetry, type Telemetry } from '../telemetry.ts';
 import { backoffMs, forEachLimit, Waker } from './limits.ts';
 import { isRace, mutate, replaceIfUnchanged } from './store-helpers.ts';
 import type { Job, JobScheduler } from './types.ts';
@@ -85,6 +86,7 @@ export class Jobs implements JobScheduler {
   readonly options: JobsOptions;
   readonly #store: Store;
   readonly #log: Logger;
+  readonly #telemetry: Telemetry;
   readonly #handlers = new Map<string, Handler>();
   readonly #unknownKinds = new Set<string>();
   #abort = new AbortController();
@@ -94,9 +96,10 @@ export class Jobs implements JobScheduler {
   #running = false;
   readonly #inflight = new Set<Promise<unknown>>();
 
-  constructor(deps: { store: Store; log: Logger }, options: Partial<JobsOptions> = {}) {
+  constructor(deps: { store: Store; log: Logger; telemetry?: Telemetry }, options: Partial<JobsOptions> = {}) {
     this.#store = deps.store;
     this.#log = deps.log;
+    this.#telemetry = deps.telemetry ?? noTelemetry;
     this.options = { ...DEFAULT_JOBS_OPTIONS, instanceId: `jobs-${randomUUID()}`, ...options };
     this.instanceId = this.options.instanceId;
   }
@@ -237,12 +240,16 @@ export class Jobs implements JobScheduler {
     });
     if (!claimed) return false; // another instance claimed it
     const job: Job<unknown> = { school, id, kind: claimed.data.kind, runAt, payload: claimed.data.payload, attempt: claimed.data.attempts };
+    const started = performance.now();
     try {
       await handler(job);
     } catch (error) {
+      this.#telemetry.job({ school, kind: job.kind, outcome: 'failed', durationMs: Math.round(performance.now() - started), attempt: claimed.data.attempts });
+      this.#telemetry.error({ where: 'job', code: isAppError(error) ? error.code : 'internal', name: error instanceof Error ? error.name : typeof error, school });
       await this.#failed(entry, claimed, error);
       return true;
     }
+    this.#telemetry.job({ school, kind: job.kind, outcome: 'done', durationMs: Math.round(performance.now() - started), attempt: claimed.data.attempts });
     // Done: delete the job unless the handler (or anyone) rescheduled it meanwhile.
     try {
       await this.#store.delete(claimed, claimed.etag);

@@ -225,6 +225,9 @@ describe.each(scenarios)('deployed with %s', (_name, values) => {
     expect(settings.teams.appId).toBe(values.microsoftAppId ?? CLIENT_ID);
     expect(settings.teams.appPassword).toBe(values.microsoftAppType && values.microsoftAppType !== 'UserAssignedMSI' ? secrets.microsoftAppPassword : undefined);
     expect(settings.playground.enabled).toBe(false);
+    // The bot's own events reach the Application Insights resource the template creates.
+    expect(settings.appInsights).toEqual({ instrumentationKey: '00000000-0000-0000-0000-000000000000', ingestionEndpoint: 'https://uksouth-1.in.applicationinsights.azure.com' });
+    expect(settings.questionLogRetentionDays).toBe(365);
     if (values.slackSigningSecret) expect(settings.slack).toMatchObject({ signingSecret: secrets.slackSigningSecret, botToken: secrets.slackBotToken, clientSecret: secrets.slackClientSecret, stateSecret: secrets.slackStateSecret, clientId: '1234.5678' });
     else expect(settings.slack).toBeUndefined();
   });

@@ -229,7 +229,7 @@ function storeError(error: unknown, endpoint: string, what: string): AppError {
     code: e.code,
     statusCode: status,
   });
-  const message = `Cosmos DB at ${endpoint}: ${what} failed (${status ?? String(e.code ?? 'no response')}): ${reason}`;
+  const message = status === undefined ? noAnswerMessage(endpoint, e, reason) : `Cosmos DB at ${endpoint}: ${what} failed (${status}): ${reason}`;
   switch (status) {
     case 404:
       return new AppError('not_found', message, { cause });
@@ -244,4 +244,15 @@ function storeError(error: unknown, endpoint: string, what: string): AppError {
     return new AppError('store_unavailable', message, { cause });
   }
   return new AppError('internal', message, { cause });
+}
+
+/**
+ * No HTTP answer at all. Readiness shows this line to whoever runs the deployment, so it says which
+ * dependency and why in a few words: a network failure's code (ECONNREFUSED, ENOTFOUND, ETIMEDOUT),
+ * or the managed identity that could not get a token (no request was even sent).
+ */
+function noAnswerMessage(endpoint: string, e: { code?: unknown; name?: unknown }, reason: string): string {
+  const name = typeof e.name === 'string' ? e.name : 'Error';
+  if (/Credential|Authentication/.test(name)) return `Cosmos DB at ${endpoint}: the managed identity could not get a token (${name}): ${reason}`;
+  return `Cosmos DB at ${endpoint} is unreachable (${typeof e.code === 'string' && e.code ? e.code : name})`;
 }
