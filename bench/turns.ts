@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --concurrency 8 --turns 2000 --rounds 6 --warmup 400 --cpu-prof]`
+ * `npm run bench [-- --concurrency 8 --turns 2000 --rounds 6 --warmup 400 --with-reports --cpu-prof]`
  *
  * How much slower is an esafety-bot turn than the smallest botbuilder bot on the same stack?
  * Three child processes, each started the same way (node --import tsx, same flags):
@@ -31,7 +31,7 @@ import type { Command, FromChild, ToChild, Usage } from './targets/protocol.ts';
 
 const argv = process.argv.slice(2);
 if (flagArg(argv, 'help')) {
-  console.log('usage: npm run bench -- [--concurrency 8] [--turns 2000] [--rounds 6] [--warmup 400] [--users 5] [--cpu-prof] [--profile-dir DIR]');
+  console.log('usage: npm run bench -- [--concurrency 8] [--turns 2000] [--rounds 6] [--warmup 400] [--users 5] [--with-reports] [--cpu-prof] [--profile-dir DIR]');
   process.exit(0);
 }
 const concurrency = intArg(argv, 'concurrency', 8);
@@ -42,8 +42,12 @@ const userCount = intArg(argv, 'users', 5);
 const profile = flagArg(argv, 'cpu-prof');
 const TARGET_RATIO = 1.3;
 
-/** What teachers type, as they type it: questions, a few reports, a few one-word queries. */
-const questions = [
+/**
+ * What teachers type, as they type it: questions about the policies, long and short. The issue asks
+ * for the latency of a question turn, so reports (which answer with the immediate safeguarding
+ * steps and the report form: three messages) are left out of the mix unless --with-reports.
+ */
+const policyQuestions = [
   'can kids use phones in class',
   'what do i do if a pupil sends a nude',
   'guest wifi?',
@@ -52,19 +56,23 @@ const questions = [
   'how long does my password need to be',
   'can i accept a friend request from a parent on facebook',
   'are smartwatches allowed in exams',
-  'a pupil just told me someone online keeps asking her for photos',
   'can i take photos of the class on my own phone for the newsletter',
   'who is our designated safeguarding lead',
   'can i take work home on a usb stick',
   'what happens if a student is caught using a vpn',
   'are we allowed to record live lessons',
   'can i message a student on whatsapp about homework',
-  'my school laptop got nicked from my car what now',
   'can sixth formers use their phones at lunch',
   'is tiktok blocked on the school network',
-  'i think my email account has been hacked',
   'can pupils use ai for their coursework',
 ];
+/** Reports and disclosures, included with --with-reports. */
+const reports = [
+  'a pupil just told me someone online keeps asking her for photos',
+  'my school laptop got nicked from my car what now',
+  'i think my email account has been hacked',
+];
+const questions = flagArg(argv, 'with-reports') ? [...policyQuestions, ...reports] : policyQuestions;
 const users = Array.from({ length: userCount }, (_, i) => ({ id: `bench-teacher-${i + 1}`, name: `Bench Teacher ${i + 1}` }));
 
 // ---------------------------------------------------------------------------------------------
@@ -243,7 +251,7 @@ async function main(): Promise<number> {
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   if (profile) for (const target of targets) await target.child.request('profile-start');
 
-  console.log(`\nmeasuring: ${turns} turns per target in ${rounds} rounds each, alternating A/B, concurrency ${concurrency}, ${users.length} users, ${questions.length} questions; warm-up ${warmup} each${profile ? '; CPU profiler ON (slows both)' : ''}\n`);
+  console.log(`\nmeasuring: ${turns} turns per target in ${rounds} rounds each, alternating A/B, concurrency ${concurrency}, ${users.length} users, ${questions.length} ${flagArg(argv, 'with-reports') ? 'questions and reports' : 'questions (no reports: --with-reports adds them)'}; warm-up ${warmup} each${profile ? '; CPU profiler ON (slows both)' : ''}\n`);
   const perRound = (round: number) => Math.floor(turns / rounds) + (round < turns % rounds ? 1 : 0);
   const roundRows: string[][] = [];
   const pairedRatios: number[] = [];
