@@ -270,8 +270,25 @@ describe('the coordinator\'s side', () => {
     const waiting = (await escalations()).find((e) => e.question === 'where do i hang my coat in the new building');
     expect(waiting).toMatchObject({ status: 'open', askedBy: 'teacher-1' });
 
-    const sent = await send('coord-1', { value: { route: 'qa.reply', escalationId: waiting!.id, answer: 'Staff room, hooks by the door.', save: 'false' } });
+    // The coordinator finds it with "questions waiting": the answer form, as the escalation would have brought it.
+    const listed = await send('coord-1', { text: 'questions waiting' });
+    const forms = cardsTo(listed, 'coord-1').filter((card) => cardText(card).includes('where do i hang my coat in the new building'));
+    expect(forms).toHaveLength(1);
+    const sendAnswer = action(forms[0], 'Send answer');
+    expect(sendAnswer.data).toMatchObject({ route: 'qa.reply', escalationId: waiting!.id });
+    expect(textsTo(listed, 'coord-1').join('\n')).toMatch(/waiting for a coordinator/);
+
+    const sent = await send('coord-1', { value: { ...sendAnswer.data, answer: 'Staff room, hooks by the door.', save: 'false' } });
     expect(cardText(cardsTo(sent, 'teacher-1')[0])).toContain('Staff room, hooks by the door.');
+    const after = await send('coord-1', { text: 'questions waiting' });
+    expect(cardsTo(after, 'coord-1').some((card) => cardText(card).includes('where do i hang my coat in the new building'))).toBe(false);
+  });
+
+  it('shows the waiting questions only to coordinators, and audits a refusal', async () => {
+    const sent = await send('teacher-2', { text: 'questions waiting' });
+    expect(cardsTo(sent, 'teacher-2')).toEqual([]);
+    expect(textsTo(sent, 'teacher-2').join('\n')).not.toMatch(/waiting for a coordinator/);
+    expect(await audit()).toContainEqual(expect.objectContaining({ actor: 'teacher-2', action: 'qa.waiting', outcome: 'refused' }));
   });
 
   // A refused proactive send (Teams 403: the bot was blocked) must not be reported as delivered.

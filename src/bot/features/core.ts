@@ -31,7 +31,7 @@ export function coreRoutes(deps: { directory: Directory }): Route[] {
                 'Report a concern or incident: type "report an incident".',
                 'my acknowledgements: policies waiting for you to read and accept.',
                 'whoami: your id, school and roles.',
-                ...(turn.roles.includes('coordinator') ? ['Coordinators: "roles grant USER ROLE", "roles revoke USER ROLE", "roles list", "groups set USER teaching", "policies", "policies import", "policies publish DOC due YYYY-MM-DD", "acks status DOC", "alert [critical] TEXT", "questions report", "reviews", "sync staff".'] : []),
+                ...(turn.roles.includes('coordinator') ? ['Coordinators: "roles grant USER ROLE", "roles revoke USER ROLE", "roles list", "groups set USER teaching", "policies", "policies import", "policies publish DOC due YYYY-MM-DD", "acks status DOC", "alert [critical] TEXT", "questions waiting", "questions report", "reviews", "sync staff".'] : []),
                 ...(turn.roles.some((r) => ['dsl', 'deputy-dsl', 'management', 'headteacher', 'chair-of-governors'].includes(r)) ? ['Cases: "cases", "case INC-YYYY-NNNN", "governors report".'] : []),
               ],
             },

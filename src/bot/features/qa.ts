@@ -51,6 +51,9 @@ export interface EscalationRecord {
   delivery?: { broadcastId: string; coordinators: number; unreachable: string[] };
 }
 
+/** Waiting questions shown at once (one card each); answering them shows the next. */
+const WAITING_SHOWN = 5;
+
 /** Longest quote shown in a card; the full section is one button away. */
 const QUOTE_LIMIT = 1200;
 
@@ -297,7 +300,34 @@ export function qaRoutes(deps: QaDeps): Route[] {
     },
   };
 
-  return [ask, section, feedback, escalate, reply, report];
+  /**
+   * The questions still waiting for a coordinator, oldest first, each with its answer form: how a
+   * coordinator the bot could not reach when a question was asked (a new coordinator, a blocked
+   * send) finds and answers it, so no question is lost.
+   */
+  const waiting: Route = {
+    name: 'qa.waiting',
+    matchText: (input) => /^\/?(questions waiting|waiting questions|unanswered questions)$/i.test(input),
+    handle: async (turn) => {
+      if (!hasPermission(turn.roles, 'qa.answerEscalations')) {
+        await audit.record(turn.school.id, { actor: turn.user.id, action: 'qa.waiting', outcome: 'refused' });
+        requirePermission(turn.roles, 'qa.answerEscalations');
+      }
+      const open = (await store.list<EscalationRecord>('escalation', turn.school.id))
+        .map((r) => r.data)
+        .filter((e) => e.status === 'open')
+        .sort((a, b) => a.askedAt.localeCompare(b.askedAt));
+      if (open.length === 0) return [text('No questions are waiting for a coordinator.')];
+      const names = new Map((await directory.listUsers(turn.school.id)).map((u) => [u.id, u.name]));
+      const shown = open.slice(0, WAITING_SHOWN);
+      return [
+        text(`${open.length} question${open.length === 1 ? ' is' : 's are'} waiting for a coordinator${open.length > shown.length ? `; the oldest ${shown.length} are below, answer them to see the rest` : ''}.`),
+        ...shown.map((escalation) => card(escalationCard(escalation, names.get(escalation.askedBy)))),
+      ];
+    },
+  };
+
+  return [ask, section, feedback, escalate, reply, report, waiting];
 }
 
 export function escalationCard(escalation: EscalationRecord, askerName?: string): Card {
