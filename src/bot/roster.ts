@@ -68,7 +68,8 @@ export interface SourceSyncResult {
 
 const sourceKey = (school: string, id: string) => ({ kind: 'roster-source', school, id });
 const SYNC_JOB = 'roster.sync';
-const syncJobId = (sourceId: string) => `roster.sync.${createHash('sha256').update(sourceId).digest('hex').slice(0, 32)}`;
+/** The id of a source's pending sync job: one per source, so a burst of events makes one job. */
+export const syncJobId = (sourceId: string) => `roster.sync.${createHash('sha256').update(sourceId).digest('hex').slice(0, 32)}`;
 const syncPayloadSchema = z.object({ source: z.string().min(1).max(300) });
 
 export class Roster {
