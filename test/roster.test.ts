@@ -71,6 +71,26 @@ describe('applying a roster', () => {
   });
 });
 
+describe('a personal install', () => {
+  const chat = (id: string) => ({ channelId: 'msteams', conversation: { id, conversationType: 'personal' }, user: { id: '29:P0A', aadObjectId: 'P0A' } });
+
+  it('creates the record with the chat, then writes nothing for the same chat', async () => {
+    expect(await roster.notePersonalConversation(SCHOOL, 'teams', { id: 'P0A', name: 'Pat', reference: chat('a:1') })).toBe('created');
+    expect((await directory.getUser(SCHOOL, 'P0A'))!.data).toMatchObject({ platform: 'teams', name: 'Pat', roles: [], reference: chat('a:1') });
+    expect(await roster.notePersonalConversation(SCHOOL, 'teams', { id: 'P0A', name: 'Pat', reference: chat('a:1') })).toBe('unchanged');
+  });
+
+  it('replaces any earlier reference, keeping roles, first-seen and a "left" mark', async () => {
+    await roster.apply(SCHOOL, 'teams', [{ id: 'P0B', name: 'Bo', reference: { kind: 'teams-roster' } }]);
+    await directory.grantRole(SCHOOL, 'P0B', 'governor');
+    await roster.markLeft(SCHOOL, ['P0B']);
+    const before = (await directory.getUser(SCHOOL, 'P0B'))!.data;
+    expect(await roster.notePersonalConversation(SCHOOL, 'teams', { id: 'P0B', reference: chat('a:2') })).toBe('updated');
+    const after = (await directory.getUser(SCHOOL, 'P0B'))!.data;
+    expect(after).toMatchObject({ name: 'Bo', roles: ['governor'], firstSeen: before.firstSeen, leftAt: before.leftAt, reference: chat('a:2') });
+  });
+});
+
 describe('following a team or workspace', () => {
   it('writes the source only when it is new, changed or back after a removal', async () => {
     expect(await roster.noteSource(SCHOOL, { platform: 'slack', teamId: 'T0UNIT', access: { enterpriseId: 'E0X' } })).toBe(true);

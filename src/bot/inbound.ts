@@ -19,6 +19,8 @@ export interface Inbound {
   conversation: { id: string; kind: 'personal' | 'group' | 'channel' };
   text?: string;
   submission?: Submission;
+  /** The team a channel message came from (Teams), with what its roster reader needs: "sync staff" there follows it. */
+  team?: { id: string; access: Record<string, string> };
   /** The platform's own conversation reference, kept so the bot can message this person later. */
   reference?: unknown;
   /** Files or images the person sent. The bot never accepts them: see Bot. */

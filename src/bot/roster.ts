@@ -68,7 +68,8 @@ export interface SourceSyncResult {
 
 const sourceKey = (school: string, id: string) => ({ kind: 'roster-source', school, id });
 const SYNC_JOB = 'roster.sync';
-const syncJobId = (sourceId: string) => `roster.sync.${createHash('sha256').update(sourceId).digest('hex').slice(0, 32)}`;
+/** The id of a source's pending sync job: one per source, so a burst of events makes one job. */
+export const syncJobId = (sourceId: string) => `roster.sync.${createHash('sha256').update(sourceId).digest('hex').slice(0, 32)}`;
 const syncPayloadSchema = z.object({ source: z.string().min(1).max(300) });
 
 export class Roster {
@@ -112,11 +113,17 @@ export class Roster {
     return isNew;
   }
 
-  /** The bot left the team, or the app was uninstalled: the source is kept (with when) but not read again. */
+  /**
+   * The bot left the team, or the app was uninstalled: the source is kept (with when) but not read
+   * again, and a sync already scheduled for it is cancelled. People it brought stay, with their roles.
+   */
   async removeSource(school: string, platform: RosterPlatform, teamId: string): Promise<void> {
-    await mutate<RosterSource>(this.#store, sourceKey(school, `${platform}:${teamId}`), (current) =>
+    const id = `${platform}:${teamId}`;
+    await mutate<RosterSource>(this.#store, sourceKey(school, id), (current) =>
       current && !current.removedAt ? { ...current, removedAt: new Date().toISOString() } : undefined,
     );
+    // A job left behind would find the source removed and do nothing; cancelling it saves the run.
+    await this.#jobs?.cancel(school, syncJobId(id));
   }
 
   async sources(school: string): Promise<RosterSource[]> {
@@ -203,6 +210,22 @@ export class Roster {
       if (outcome === 'updated') marked++;
     }
     return marked;
+  }
+
+  /**
+   * Someone installed the app for themselves (a personal chat the bot can now message): their record
+   * gets that conversation's reference (created when the bot has not met them), whatever roster
+   * reference it had. Roles, first-seen and "left" are never touched: a team's roster says who left.
+   */
+  async notePersonalConversation(school: string, platform: RosterPlatform, person: { id: string; name?: string; reference: unknown }): Promise<'created' | 'updated' | 'unchanged'> {
+    const json = JSON.stringify(person.reference);
+    return this.#directory.changeUser(school, person.id, (current) => {
+      const now = new Date().toISOString();
+      if (!current) return { id: person.id, platform, ...(person.name ? { name: person.name } : {}), roles: [], reference: person.reference, firstSeen: now, lastSeen: now };
+      const nameChanged = person.name !== undefined && person.name !== current.name;
+      if (JSON.stringify(current.reference) === json && !nameChanged) return undefined;
+      return { ...current, platform, ...(person.name ? { name: person.name } : {}), reference: person.reference, lastSeen: now };
+    });
   }
 
   /**

@@ -17,6 +17,7 @@ import { loadSettings } from '../../src/config.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createApp, type App } from '../../src/main.ts';
 import { PolicyLibrary } from '../../src/policies/library.ts';
+import { Roster } from '../../src/bot/roster.ts';
 import { loadPolicyDirectory } from '../../src/policies/load.ts';
 import { Refresher } from '../../src/refresher.ts';
 import { countOperations, type CountingStore } from '../../src/store/counting-store.ts';
@@ -176,6 +177,35 @@ describe('what a question turn costs', () => {
     expect(after.reply).toMatch(/The coordinator has answered this before/);
     expect(after.reply).toMatch(/Friday 18 December/);
     expectWithinBound(after.ops, SCHOOL);
+  });
+
+  it('a question in a team\'s channel costs the same; a team this process has not met yet costs one read, after the answer, once', async () => {
+    const team = '19:cost-staff@thread.tacv2';
+    // The team is followed already: its install event was handled by another instance.
+    const otherRoster = new Roster({ directory: other.directory, store: other.store, log: silentLogger() });
+    await otherRoster.noteSource(SCHOOL, { platform: 'teams', teamId: team, access: { serviceUrl: connector.url, tenantId: TENANT, botId: '28:bot' } });
+    const channelQuestion = async (text: string) => {
+      instance.counted.reset();
+      const before = connector.activities.length;
+      const body = {
+        ...messageActivity({ serviceUrl: connector.url, text, userId: 'steady', tenantId: TENANT, conversationType: 'channel', conversationId: `${team};messageid=1` }),
+        channelData: { tenant: { id: TENANT }, team: { id: team }, channel: { id: team } },
+      };
+      const response = await fetch(`${instance.url}/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(response.status).toBe(200);
+      const [reply] = (await connector.waitFor(before + 1)).slice(before);
+      return { reply: cardText(cardOf(reply!.activity)), ops: instance.counted.log().map((entry) => `${entry.op} ${entry.kind} ${entry.school}`) };
+    };
+    const first = await channelQuestion('can pupils use phones in class?');
+    expect(first.reply).toMatch(/version/);
+    // The turn within its bound, then (after the answer was sent) the one read that finds the team followed.
+    expect(first.ops.at(-1)).toBe(`get roster-source ${SCHOOL}`);
+    expectWithinBound(first.ops.slice(0, -1), SCHOOL);
+    for (const question of ['how long must my password be?', 'can pupils use phones in class?']) {
+      const { reply, ops } = await channelQuestion(question);
+      expect(reply).toMatch(/version/);
+      expect(ops).toEqual([`get conversation ${SCHOOL}`, `create question ${SCHOOL}`]);
+    }
   });
 
   it('a role revoked on another instance keeps working for at most ROLE_CACHE_SECONDS (here the maximum, 60 s)', async () => {

@@ -71,6 +71,9 @@ export async function readSlackUsers(
   return { members, skipped };
 }
 
+/** Events that say the app left the workspace. */
+const REMOVAL_EVENTS = new Set(['app_uninstalled', 'tokens_revoked']);
+
 /**
  * The hooks the Slack channel calls: a workspace seen (its first request here starts a sync: the
  * "first use" of a single-token install), an OAuth install finished, and the membership events.
@@ -80,8 +83,11 @@ export function slackRosterHooks(deps: { roster: Roster; log: Logger }) {
   const followed = new Set<string>();
   /** Workspaces not linked to a school, and when to look again (a registration may come at any time). */
   const unlinkedUntil = new Map<string, number>();
+  /** Workspaces the app was uninstalled from in this process: not followed again until an install. */
+  const uninstalled = new Set<string>();
 
   async function follow(teamId: string, enterpriseId: string | undefined, force: boolean): Promise<string | undefined> {
+    if (uninstalled.has(teamId)) return undefined;
     const school = await roster.schoolFor('slack', teamId);
     if (!school) {
       if (unlinkedUntil.size > 10_000) unlinkedUntil.clear();
@@ -103,12 +109,30 @@ export function slackRosterHooks(deps: { roster: Roster; log: Logger }) {
   };
 
   return {
-    workspaceSeen: (teamId: string | undefined, enterpriseId: string | undefined): Promise<void> => {
-      if (!teamId || followed.has(teamId) || (unlinkedUntil.get(teamId) ?? 0) > Date.now()) return Promise.resolve();
+    /** Any request from a workspace; the events announcing the app's removal do not count as a use (they would follow it again). */
+    workspaceSeen: (teamId: string | undefined, enterpriseId: string | undefined, eventType?: string): Promise<void> => {
+      if (!teamId || followed.has(teamId) || (unlinkedUntil.get(teamId) ?? 0) > Date.now() || REMOVAL_EVENTS.has(eventType ?? '')) return Promise.resolve();
       return quietly('workspace seen', () => follow(teamId, enterpriseId, false));
     },
-    installed: (teamId: string | undefined, enterpriseId: string | undefined): Promise<void> =>
-      teamId ? quietly('installed', () => follow(teamId, enterpriseId, true)) : Promise.resolve(),
+    installed: (teamId: string | undefined, enterpriseId: string | undefined): Promise<void> => {
+      if (!teamId) return Promise.resolve();
+      uninstalled.delete(teamId);
+      return quietly('installed', () => follow(teamId, enterpriseId, true));
+    },
+    /**
+     * app_uninstalled, or the bot token revoked: the workspace's source is marked removed and its
+     * pending sync cancelled. Its people stay in the directory with their roles (the audit trail
+     * names them); an install follows it again.
+     */
+    uninstalled: (teamId: string | undefined): Promise<void> => {
+      if (!teamId) return Promise.resolve();
+      uninstalled.add(teamId);
+      followed.delete(teamId);
+      return quietly('uninstalled', async () => {
+        const school = await roster.schoolFor('slack', teamId);
+        if (school) await roster.removeSource(school, 'slack', teamId);
+      });
+    },
     /** team_join and user_change carry the whole user: applied as they come, no users.list needed. */
     registerEvents(app: App): void {
       for (const type of ['team_join', 'user_change'] as const) {

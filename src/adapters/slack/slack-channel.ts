@@ -167,6 +167,8 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
   const forms = new SlackForms(store, directory);
   const home = createHome({ directory, sections: options.homeSections, log });
   const rosterHooks = options.roster && slackRosterHooks({ roster: options.roster, log });
+  /** Workspaces the app was removed from while this process ran: sends there fail at once, as permanent, with that reason. */
+  const removedWorkspaces = new Set<string>();
 
   // The HTTP response of each request Bolt is handling, so a payload no listener acknowledges (one
   // Bolt cannot even classify) is refused at once rather than left hanging until the 3-second timeout.
@@ -206,6 +208,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
             clientOptions,
             callbackOptions: {
               success: (installation, installOptions, req, res) => {
+                if (installation.team?.id) removedWorkspaces.delete(installation.team.id);
                 if (rosterHooks) void track(rosterHooks.installed(installation.team?.id, installation.enterprise?.id));
                 installedPage(installation, installOptions, req, res);
               },
@@ -264,8 +267,8 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
   const apiClient = app.client;
   if (rosterHooks) {
     // Never delays the acknowledgement: a workspace's first request only schedules its sync.
-    app.use(async ({ context, next }) => {
-      void track(rosterHooks.workspaceSeen(context.teamId, context.enterpriseId));
+    app.use(async ({ context, body, next }) => {
+      void track(rosterHooks.workspaceSeen(context.teamId, context.enterpriseId, str(obj(obj(body)?.event)?.type)));
       await next();
     });
     rosterHooks.registerEvents(app);
@@ -516,9 +519,13 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
   const forgetInstallation = async (context: Loose, body: Loose, why: string) => {
     const teamId = str(context.teamId) ?? str(body.team_id);
     const enterpriseId = str(context.enterpriseId) ?? str(body.enterprise_id);
+    const isEnterpriseInstall = context.isEnterpriseInstall === true && enterpriseId !== undefined;
     log.info({ why, oauth }, 'slack app removed from a workspace');
-    if (!installationStore || !teamId) return;
-    await installationStore.deleteInstallation({ teamId, enterpriseId, isEnterpriseInstall: false }).catch((error: unknown) => log.warn({ err: { name: (error as Error).name } }, 'slack installation not deleted'));
+    if (teamId) removedWorkspaces.add(teamId);
+    // The directory stops following the workspace (src/adapters/slack/roster.ts); its people and their roles stay.
+    await rosterHooks?.uninstalled(teamId);
+    if (!installationStore || (!teamId && !isEnterpriseInstall)) return;
+    await installationStore.deleteInstallation({ teamId, enterpriseId, isEnterpriseInstall }).catch((error: unknown) => log.warn({ err: { name: (error as Error).name } }, 'slack installation not deleted'));
   };
   app.event('app_uninstalled', async ({ context, body }) => forgetInstallation(context as Loose, body as unknown as Loose, 'app_uninstalled'));
   app.event('tokens_revoked', async ({ event, context, body }) => {
@@ -787,6 +794,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
   // Proactive messages
 
   async function tokenFor(reference: SlackReference): Promise<string> {
+    if (removedWorkspaces.has(reference.teamId)) throw new DeliveryError('permanent', 'Slack: the app was uninstalled from this workspace (or its token revoked)');
     if (!oauth) {
       if (!settings.botToken) throw new DeliveryError('permanent', 'Slack: no bot token (SLACK_BOT_TOKEN) to send with');
       return settings.botToken;

@@ -175,21 +175,22 @@ const entries = (list: unknown[] | undefined) =>
  * Handles a team's install and membership events: follows the team (its reference kept on the
  * school, so "sync staff" can read it again) and schedules a sync job; marks removed members as
  * left. Costs a cached tenant lookup and a write or two; the roster itself is read by the job. Never
- * throws: a failure is logged (ids and names never) and the turn answers 200.
+ * throws: a failure is logged (ids and names never) and the turn answers 200. Says whether the team
+ * is followed after it (undefined: not a team event, or nothing could be stored).
  */
-export async function handleTeamsRosterEvent(activity: unknown, deps: { roster: Roster; log: Logger }): Promise<void> {
+export async function handleTeamsRosterEvent(activity: unknown, deps: { roster: Roster; log: Logger }): Promise<{ teamId: string; followed: boolean } | undefined> {
   const { roster, log } = deps;
   const parsed = rosterEventSchema.safeParse(activity);
-  if (!parsed.success) return;
+  if (!parsed.success) return undefined;
   const event = parsed.data;
   const teamId = event.channelData?.team?.id;
   const tenantId = event.conversation.tenantId ?? event.channelData?.tenant?.id;
-  if (!teamId || !tenantId) return; // a personal or group chat: no team roster to read
+  if (!teamId || !tenantId) return undefined; // a personal or group chat: no team roster to read
   try {
     const school = await roster.schoolFor('teams', tenantId);
     if (!school) {
       log.info({ event: event.type }, 'teams roster event from a tenant that is not registered; nothing stored');
-      return;
+      return undefined;
     }
     const botId = event.recipient.id;
     const added = entries(event.membersAdded);
@@ -198,13 +199,139 @@ export async function handleTeamsRosterEvent(activity: unknown, deps: { roster: 
     if (removed.some((m) => m.id === botId) || (event.type === 'installationUpdate' && action.startsWith('remove'))) {
       await roster.removeSource(school, 'teams', teamId);
       log.info({ school }, 'bot removed from a team; its roster is no longer followed');
-      return;
+      return { teamId, followed: false };
     }
     const isNew = await roster.noteSource(school, { platform: 'teams', teamId, access: { serviceUrl: event.serviceUrl, tenantId, botId } });
     if (isNew || added.length > 0 || (event.type === 'installationUpdate' && action.startsWith('add'))) await roster.scheduleSync(school, `teams:${teamId}`);
     const left = removed.flatMap((m) => (m.aadObjectId ? [m.aadObjectId] : []));
     if (left.length > 0) await roster.markLeft(school, left);
+    return { teamId, followed: true };
   } catch (error) {
     log.warn({ event: event.type, err: { name: (error as Error).name } }, 'teams roster event not handled');
+    return undefined;
   }
 }
+
+/** A personal-scope install: the person's own chat with the bot, as Teams announces it. */
+const personalInstallSchema = z.looseObject({
+  type: z.enum(['conversationUpdate', 'installationUpdate']),
+  channelId: z.literal('msteams'),
+  serviceUrl: z.url({ protocol: /^https?$/ }),
+  action: z.string().optional(),
+  from: z.looseObject({ id: z.string().min(1).max(200), aadObjectId: z.string().min(1).max(100), name: z.string().optional() }),
+  recipient: z.looseObject({ id: z.string().min(1).max(200) }),
+  conversation: z.looseObject({ id: z.string().min(1), conversationType: z.literal('personal'), tenantId: z.string().min(1).optional() }),
+  channelData: z.looseObject({ tenant: z.looseObject({ id: z.string().min(1).optional() }).optional() }).optional(),
+  membersAdded: z.array(z.unknown()).optional(),
+});
+
+/**
+ * The bot added to someone's personal scope (conversationUpdate with the bot among membersAdded):
+ * Teams' moment for a welcome, sent once per install. The installationUpdate that comes with it
+ * records the person too, but does not welcome them again.
+ */
+export function isPersonalInstallWelcome(activity: unknown): boolean {
+  const parsed = personalInstallSchema.safeParse(activity);
+  return parsed.success && parsed.data.type === 'conversationUpdate' && entries(parsed.data.membersAdded).some((m) => m.id === parsed.data.recipient.id);
+}
+
+/**
+ * Records the person who installed the app for themselves, with their personal chat's reference, in
+ * their tenant's school: proactive messages then reach them without creating a chat. Either event of
+ * the install does it (the second writes nothing). A tenant that is not registered stores nothing.
+ */
+export async function handleTeamsPersonalInstall(activity: unknown, deps: { roster: Roster; log: Logger }): Promise<void> {
+  const parsed = personalInstallSchema.safeParse(activity);
+  if (!parsed.success) return;
+  const event = parsed.data;
+  const installed = event.type === 'installationUpdate'
+    ? (event.action ?? '').startsWith('add')
+    : entries(event.membersAdded).some((m) => m.id === event.recipient.id);
+  const tenantId = event.conversation.tenantId ?? event.channelData?.tenant?.id;
+  if (!installed || !tenantId) return;
+  try {
+    const school = await deps.roster.schoolFor('teams', tenantId);
+    if (!school) {
+      deps.log.info({ event: event.type }, 'personal install from a tenant that is not registered; nothing stored');
+      return;
+    }
+    // The same reference a message in this chat gives (the Teams adapter's), so the first message rewrites nothing.
+    const { activityId: _activityId, ...reference } = TurnContext.getConversationReference(event as never);
+    // The name as a message's turn records it, for the same reason.
+    const outcome = await deps.roster.notePersonalConversation(school, 'teams', { id: event.from.aadObjectId, ...(event.from.name ? { name: event.from.name } : {}), reference });
+    deps.log.info({ school, outcome }, 'personal install recorded');
+  } catch (error) {
+    deps.log.warn({ event: event.type, err: { name: (error as Error).name } }, 'personal install not recorded');
+  }
+}
+
+/**
+ * The Teams adapter's roster hooks: install and membership events, and the channel messages that
+ * reveal a team the bot is in but does not follow (it joined before its tenant was registered, so
+ * its install event stored nothing). Teams known to be followed are kept in memory, so a channel
+ * message costs no store operation; an unknown team costs one read (of its source) once per
+ * process, after the turn has answered.
+ */
+export function teamsRosterHooks(deps: { roster: Roster; log: Logger }) {
+  const { roster, log } = deps;
+  const followed = new Set<string>();
+  const checking = new Map<string, Promise<void>>();
+  const remember = (teamId: string) => {
+    if (followed.size > 10_000) followed.clear();
+    followed.add(teamId);
+  };
+
+  async function follow(teamId: string, tenantId: string, access: Record<string, string>): Promise<void> {
+    try {
+      const school = await roster.schoolFor('teams', tenantId);
+      // Not registered yet: looked at again on a later message (the tenant lookup is the directory's, cached).
+      if (!school) return;
+      if (await roster.noteSource(school, { platform: 'teams', teamId, access })) {
+        log.info({ school }, 'a team the bot was already in is now followed');
+        await roster.scheduleSync(school, `teams:${teamId}`);
+      }
+      remember(teamId);
+    } catch (error) {
+      log.warn({ err: { name: (error as Error).name } }, 'team of a channel message not followed');
+    }
+  }
+
+  return {
+    /** conversationUpdate and installationUpdate: a team's membership, or a personal install. */
+    async event(activity: unknown): Promise<void> {
+      const team = await handleTeamsRosterEvent(activity, deps);
+      if (team?.followed) remember(team.teamId);
+      else if (team) followed.delete(team.teamId);
+      else await handleTeamsPersonalInstall(activity, deps);
+    },
+    /** A message (after its turn): a channel message from a team not followed yet follows it and schedules its sync. Never throws. */
+    messageSeen(activity: unknown): Promise<void> {
+      const a = activity as { conversation?: { conversationType?: unknown }; channelData?: { team?: { id?: unknown } } } | undefined;
+      const teamId = a?.channelData?.team?.id;
+      if (a?.conversation?.conversationType !== 'channel' || typeof teamId !== 'string' || followed.has(teamId)) return Promise.resolve();
+      const parsed = channelMessageSchema.safeParse(activity);
+      if (!parsed.success) return Promise.resolve();
+      const message = parsed.data;
+      const tenantId = message.conversation.tenantId ?? message.channelData.tenant?.id;
+      if (!tenantId) return Promise.resolve();
+      // Several messages at once from one unknown team make one check.
+      let check = checking.get(teamId);
+      if (!check) {
+        check = follow(teamId, tenantId, { serviceUrl: message.serviceUrl, tenantId, botId: message.recipient.id }).finally(() => checking.delete(teamId));
+        checking.set(teamId, check);
+      }
+      return check;
+    },
+  };
+}
+
+const channelMessageSchema = z.looseObject({
+  channelId: z.literal('msteams'),
+  serviceUrl: z.url({ protocol: /^https?$/ }),
+  recipient: z.looseObject({ id: z.string().min(1).max(200) }),
+  conversation: z.looseObject({ conversationType: z.literal('channel'), tenantId: z.string().min(1).optional() }),
+  channelData: z.looseObject({
+    team: z.looseObject({ id: z.string().min(1).max(300) }),
+    tenant: z.looseObject({ id: z.string().min(1).optional() }).optional(),
+  }),
+});

@@ -25,7 +25,7 @@ import { classifyDeliveryFailure } from '../../delivery/classify.ts';
 import { deliverReplies } from '../../delivery/message-refs.ts';
 import { renderAdaptiveCard } from './adaptive-card.ts';
 import type { Roster } from '../../bot/roster.ts';
-import { creatingPersonalChats, handleTeamsRosterEvent, readTeamRoster } from './roster.ts';
+import { creatingPersonalChats, isPersonalInstallWelcome, readTeamRoster, teamsRosterHooks } from './roster.ts';
 import { teamsSurface } from './messages.ts';
 
 /** The fields a turn needs; anything else in an Activity passes through untouched. */
@@ -140,6 +140,7 @@ export function toInbound(context: TurnContext): Inbound {
   const submission = value && typeof value === 'object' ? submissionSchema.safeParse(value) : undefined;
   const tenantId: string | undefined = activity.conversation?.tenantId ?? (activity.channelData as { tenant?: { id?: string } } | undefined)?.tenant?.id;
   const conversationType = activity.conversation?.conversationType;
+  const teamId: unknown = (activity.channelData as { team?: { id?: unknown } } | undefined)?.team?.id;
   return {
     platform: platformOf(activity),
     tenantId: activity.channelId === 'msteams' ? tenantId : undefined,
@@ -147,6 +148,9 @@ export function toInbound(context: TurnContext): Inbound {
     conversation: { id: activity.conversation.id, kind: conversationType === 'channel' ? 'channel' : conversationType === 'groupChat' ? 'group' : 'personal' },
     text: submission?.success ? undefined : textWithoutMention(activity),
     submission: submission?.success ? submission.data : undefined,
+    ...(conversationType === 'channel' && typeof teamId === 'string' && tenantId && activity.channelId === 'msteams'
+      ? { team: { id: teamId, access: { serviceUrl: activity.serviceUrl, tenantId, botId: activity.recipient?.id ?? '' } } }
+      : {}),
     // Only personal conversations are kept for proactive messages: a channel reference would post to everyone.
     reference: conversationType === 'channel' || conversationType === 'groupChat' ? undefined : referenceFor(activity),
     // Files and images sent to the bot (card attachments are the bot's own, or a mention's).
@@ -178,6 +182,12 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
     await context.sendActivity(`Sorry, something went wrong on our side. If it keeps happening, tell your IT team the reference ${reference}.`).catch(() => undefined);
   };
 
+  const rosterHooks = roster && teamsRosterHooks({ roster, log });
+  const answer = async (context: TurnContext) => {
+    const { replies, updates } = await bot.respond(toInbound(context));
+    if (replies.length > 0) await deliverReplies(teamsSurface(context, toActivities), replies, updates);
+  };
+
   const logic = async (context: TurnContext) => {
     // Teams sends many activity types (conversationUpdate, typing, reactions, installationUpdate):
     // only messages (and card submissions, which arrive as messages) start a turn. An invoke nobody
@@ -186,15 +196,17 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
       await context.sendActivity({ type: ActivityTypes.InvokeResponse, value: { status: 200 } });
       return;
     }
-    // A team's install and membership changes keep the staff directory current (src/adapters/teams/roster.ts).
-    if (roster && (context.activity.type === ActivityTypes.ConversationUpdate || context.activity.type === ActivityTypes.InstallationUpdate)) {
-      await handleTeamsRosterEvent(context.activity, { roster, log });
+    // Installs and membership changes keep the staff directory current (src/adapters/teams/roster.ts).
+    if (context.activity.type === ActivityTypes.ConversationUpdate || context.activity.type === ActivityTypes.InstallationUpdate) {
+      await rosterHooks?.event(context.activity);
+      // A personal install is welcomed with the help, as an empty message would be (Teams expects a welcome there).
+      if (isPersonalInstallWelcome(context.activity)) await answer(context);
       return;
     }
     if (context.activity.type !== ActivityTypes.Message) return;
-    const inbound = toInbound(context);
-    const { replies, updates } = await bot.respond(inbound);
-    if (replies.length > 0) await deliverReplies(teamsSurface(context, toActivities), replies, updates);
+    await answer(context);
+    // After the answer, so the turn's cost and latency are untouched: a channel of a team not followed yet gets followed.
+    await rosterHooks?.messageSeen(context.activity);
   };
 
   roster?.register('teams', (source) => readTeamRoster(adapter, settings.teams.appId ?? '', source));

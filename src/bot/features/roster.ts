@@ -26,6 +26,10 @@ export function rosterRoutes(deps: { roster: Roster; audit: AuditLog }): Route[]
         if (turn.inbound.platform === 'slack' && turn.inbound.tenantId) {
           await roster.noteSource(turn.school.id, { platform: 'slack', teamId: turn.inbound.tenantId, access: {} });
         }
+        // In a Teams team's channel, that team is read too, even one the bot joined before the school was registered.
+        if (turn.inbound.platform === 'teams' && turn.inbound.team) {
+          await roster.noteSource(turn.school.id, { platform: 'teams', teamId: turn.inbound.team.id, access: turn.inbound.team.access });
+        }
         const results = await roster.syncSchool(turn.school.id);
         if (results.length === 0) {
           return [text('I do not follow any team or workspace of this school yet, so there is no roster to read. In Teams, add me to your staff team (I read its members when I join); in Slack, type "sync staff" in my direct messages.')];
