@@ -99,6 +99,35 @@ describe('POST /slack/events', () => {
     expect(posts[0]!.authorization).toBe('Bearer xoxb-test');
   });
 
+  it('answers an event Slack delivers again (X-Slack-Retry-Num) once, not twice', async () => {
+    const payload = {
+      type: 'event_callback',
+      team_id: 'T0SLACK',
+      api_app_id: 'A0TEST',
+      event_id: 'Ev0RETRIED',
+      event_time: Math.floor(Date.now() / 1000),
+      event: { type: 'message', channel_type: 'im', channel: 'D0TEST', user: 'U0TEACHER', text: 'help', ts: '1700000000.000120' },
+    };
+    const before = slack.calls.filter((call) => call.method === 'chat.postMessage').length;
+    expect((await postSlack(payload)).status).toBe(200);
+    await slack.waitFor('chat.postMessage', before + 1);
+    // Slack's retry: the same event id, with the retry headers, signed again.
+    const body = JSON.stringify(payload);
+    const timestamp = Math.floor(Date.now() / 1000);
+    const retry = await fetch(`${running.url}/slack/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': sign(body, timestamp), 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_timeout' },
+      body,
+    });
+    expect(retry.status).toBe(200);
+    // A later, different message is answered: by then the retry has been through the same pipeline.
+    await postSlack({ ...payload, event_id: 'Ev0AFTER', event: { ...payload.event, text: 'whoami', ts: '1700000000.000130' } });
+    const posts = (await slack.waitFor('chat.postMessage', before + 2)).slice(before);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(slack.calls.filter((call) => call.method === 'chat.postMessage').length - before).toBe(2);
+    expect(blocksText(posts[1]!.body.blocks)).toMatch(/Who you are to me/);
+  });
+
   it('refuses a file shared in the direct message and says why, keeping nothing from it', async () => {
     const before = slack.calls.filter((call) => call.method === 'chat.postMessage').length;
     const response = await postSlack({

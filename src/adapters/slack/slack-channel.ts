@@ -101,6 +101,22 @@ export interface SlackChannelOptions {
   roster?: Roster;
 }
 
+/** Event ids remembered to drop Slack's repeats: about a day's events for a large school. */
+const SEEN_EVENTS_KEPT = 10_000;
+
+/** A bounded set of the most recently added ids (the oldest forgotten first). */
+class RecentIds {
+  readonly #ids = new Set<string>();
+  constructor(private readonly max: number) {}
+  /** Adds the id; false when it was already there. */
+  add(id: string): boolean {
+    if (this.#ids.has(id)) return false;
+    this.#ids.add(id);
+    if (this.#ids.size > this.max) this.#ids.delete(this.#ids.values().next().value!);
+    return true;
+  }
+}
+
 class NotInstalledError extends Error {
   constructor() {
     super('the app is not installed in this workspace');
@@ -265,6 +281,19 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
   };
   const app = new EsafetySlackApp(appOptions);
   const apiClient = app.client;
+  // Slack sends an event again (X-Slack-Retry-Num) when it did not see the acknowledgement in time.
+  // Events are acknowledged before this runs, so a repeat of one this process has seen is already
+  // being handled: dropped, rather than answering the question twice. (A repeat that reaches another
+  // instance is answered there: the ids are kept in memory, not in the store, to keep turns cheap.)
+  const seenEvents = new RecentIds(SEEN_EVENTS_KEPT);
+  app.use(async ({ body, context, next }) => {
+    const eventId = str(obj(body)?.event_id);
+    if (eventId && !seenEvents.add(eventId)) {
+      boltLog.info({ retry: context.retryNum ?? 0, reason: context.retryReason }, 'slack event delivered again: already handled');
+      return;
+    }
+    await next();
+  });
   if (rosterHooks) {
     // Never delays the acknowledgement: a workspace's first request only schedules its sync.
     app.use(async ({ context, body, next }) => {
