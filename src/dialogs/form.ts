@@ -37,7 +37,8 @@ export interface FormDefinition {
   intro?: string;
   fields: FieldDefinition[];
   /** Cross-field rules: return field id → message for each problem. */
-  rules?: (values: FormValues) => Record<string, string>;
+  /** Checks across fields; `now` is the moment the form is checked (the clock of validateForm). */
+  rules?: (values: FormValues, now: Date) => Record<string, string>;
 }
 
 export type FieldErrors = Record<string, string>;
@@ -64,7 +65,8 @@ const asString = (value: unknown): string | undefined => {
  * Turns raw submitted data (Adaptive Card strings, Slack values, typed answers) into typed values,
  * with one clear message per bad field. Unknown keys are ignored, so a forged extra field does nothing.
  */
-export function validateForm(form: FormDefinition, raw: Record<string, unknown>): { values: FormValues; errors: FieldErrors } {
+/** `now` resolves "today 10:30" and "yesterday" and is what the rules compare with (tests pass a fixed one). */
+export function validateForm(form: FormDefinition, raw: Record<string, unknown>, now = new Date()): { values: FormValues; errors: FieldErrors } {
   const values: FormValues = {};
   const errors: FieldErrors = {};
   for (const field of form.fields) {
@@ -90,7 +92,7 @@ export function validateForm(form: FormDefinition, raw: Record<string, unknown>)
       case 'datetime':
         if (text) {
           const parsed = z.string().max(40).safeParse(text);
-          const date = parsed.success ? parseWhen(text) : new Date(Number.NaN);
+          const date = parsed.success ? parseWhen(text, now) : new Date(Number.NaN);
           if (Number.isNaN(date.getTime())) errors[field.id] = `${field.label}: not a date I understand (use e.g. 2026-11-24 or 2026-11-24T10:30).`;
           else values[field.id] = /^(today|yesterday)\b/i.test(text) ? date.toISOString().slice(0, 16) : text;
         }
@@ -108,7 +110,7 @@ export function validateForm(form: FormDefinition, raw: Record<string, unknown>)
     const empty = value === undefined || value === '' || (Array.isArray(value) && value.length === 0);
     if (field.required && empty && !errors[field.id]) errors[field.id] = `${field.label}: please answer this.`;
   }
-  Object.assign(errors, Object.fromEntries(Object.entries(form.rules?.(values) ?? {}).filter(([id]) => !errors[id])));
+  Object.assign(errors, Object.fromEntries(Object.entries(form.rules?.(values, now) ?? {}).filter(([id]) => !errors[id])));
   return { values, errors };
 }
 

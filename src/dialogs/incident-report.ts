@@ -64,12 +64,12 @@ export function incidentReportForm(staff: FieldChoice[]): FormDefinition {
       { id: 'dslToldInPerson', kind: 'yesno', label: 'Have you told a DSL in person?', required: true },
       { id: 'dslToldAt', kind: 'datetime', label: 'When did you tell them?', when: (v) => v.dslToldInPerson === true, required: true, hint: 'Only if you told a DSL in person.' },
     ],
-    rules: (values) => {
+    rules: (values, now) => {
       const problems: Record<string, string> = {};
       if (values.category === 'staff-conduct' && staff.length && !values.staffSubjects && !values.staffInvolved) {
         problems.staffInvolved = 'Staff involved: say which member of staff the concern is about (or pick them from the list).';
       }
-      if (typeof values.occurredAt === 'string' && new Date(values.occurredAt).getTime() > Date.now() + 60 * 60 * 1000) {
+      if (typeof values.occurredAt === 'string' && new Date(values.occurredAt).getTime() > now.getTime() + 60 * 60 * 1000) {
         problems.occurredAt = 'When did it happen?: that time is in the future.';
       }
       return problems;

@@ -112,9 +112,13 @@ describe('report rules', () => {
   });
 
   it('understands "today 10:30" and never marks a conditional question required on the card', () => {
-    const { values, errors } = validateForm(form, { occurredAt: 'today 10:30' });
+    // In the afternoon (the form's clock is passed in: run before 10:30, "today 10:30" is still to come).
+    const afternoon = new Date(2026, 10, 24, 15, 0);
+    const { values, errors } = validateForm(form, { occurredAt: 'today 10:30' }, afternoon);
     expect(errors.occurredAt).toBeUndefined();
-    expect(values.occurredAt).toMatch(/^\d{4}-\d{2}-\d{2}T10:30$/);
+    expect(new Date(`${values.occurredAt}Z`).getTime()).toBe(new Date(2026, 10, 24, 10, 30).getTime());
+    // Early in the morning the same words are hours ahead: refused as in the future.
+    expect(validateForm(form, { occurredAt: 'today 10:30' }, new Date(2026, 10, 24, 7, 0)).errors.occurredAt).toMatch(/in the future/);
     const card = formCard(form, { submit: { type: 'submit', title: 'Send', data: { route: 'incident.submit' } } });
     const required = card.blocks.flatMap((b) => (b.type === 'input' && 'required' in b.input && b.input.required ? [b.input.id] : []));
     expect(required).toContain('category');
