@@ -70,7 +70,7 @@ class SectionSearch extends MiniSearch<IndexedDocument> {
   }
 
   #variantOf?: (options: Record<string, unknown>) => string | undefined;
-  readonly #termResults = new Map<string, TermResults>();
+  readonly #termResults = new Map<string, TermScores>();
   readonly #askedOnce = new Set<string>();
   #remembered = 0;
 
@@ -103,7 +103,11 @@ class SectionSearch extends MiniSearch<IndexedDocument> {
 
     // MiniSearch's executeQuery for a query string: its terms, then one query spec per term.
     const terms = options.tokenize!(query).flatMap((term) => options.processTerm!(term)).filter((term): term is string => !!term);
-    const totals = new Map<number, { score: number; terms: string[] }>();
+    // Indexed by MiniSearch's short document ids (small integers); `reached` keeps the order in which
+    // sections were first reached, which is the order MiniSearch's results come in before sorting.
+    const scores: number[] = [];
+    const matched: string[][] = [];
+    const reached: number[] = [];
     terms.forEach((term, i) => {
       const spec: QuerySpec = {
         term,
@@ -111,48 +115,58 @@ class SectionSearch extends MiniSearch<IndexedDocument> {
         prefix: typeof options.prefix === 'function' ? options.prefix(term, i, terms) : options.prefix === true,
         termBoost: typeof options.boostTerm === 'function' ? options.boostTerm(term, i, terms) : 1,
       };
-      for (const [docId, result] of this.#resultsOf(variant, spec, options)) {
-        const total = totals.get(docId);
-        if (!total) {
-          totals.set(docId, { score: result.score, terms: result.terms.slice() });
+      const results = this.#resultsOf(variant, spec, options);
+      for (let r = 0; r < results.docIds.length; r++) {
+        const docId = results.docIds[r]!;
+        const sectionTerms = matched[docId];
+        if (sectionTerms === undefined) {
+          reached.push(docId);
+          scores[docId] = results.scores[r]!;
+          matched[docId] = results.terms[r]!.slice();
           continue;
         }
-        total.score = total.score + result.score;
-        for (const matched of result.terms) if (!total.terms.includes(matched)) total.terms.push(matched);
+        scores[docId] = scores[docId]! + results.scores[r]!;
+        for (const queryTerm of results.terms[r]!) if (!sectionTerms.includes(queryTerm)) sectionTerms.push(queryTerm);
       }
     });
 
     const kept: Ranked[] = [];
-    for (const [docId, total] of totals) {
-      const score = total.score * (total.terms.length || 1);
+    for (const docId of reached) {
+      const sectionTerms = matched[docId]!;
+      const score = scores[docId]! * (sectionTerms.length || 1);
       // After every kept result scoring at least as much: a stable sort keeps ties in this order.
       let at = kept.length;
       while (at > 0 && kept[at - 1]!.score < score) at--;
       if (at >= count) continue;
-      kept.splice(at, 0, { id: internals._documentIds.get(docId), score, queryTerms: total.terms });
+      kept.splice(at, 0, { id: internals._documentIds.get(docId), score, queryTerms: sectionTerms });
       if (kept.length > count) kept.pop();
     }
     return kept;
   }
 
-  /** One query term's results, remembered; never changed by the caller. */
-  #resultsOf(variant: string, spec: QuerySpec, options: Record<string, unknown>): TermResults {
+  /** One query term's results (MiniSearch's, in its order), remembered; never changed by the caller. */
+  #resultsOf(variant: string, spec: QuerySpec, options: Record<string, unknown>): TermScores {
     const key = `${variant}\u0000${spec.term}\u0000${spec.fuzzy}\u0000${spec.prefix}\u0000${spec.termBoost}`;
-    let results = this.#termResults.get(key);
-    if (results) return results;
-    results = (this as unknown as SearchInternals).executeQuerySpec(spec, options);
+    const known = this.#termResults.get(key);
+    if (known) return known;
+    const results: TermScores = { docIds: [], scores: [], terms: [] };
+    for (const [docId, result] of (this as unknown as SearchInternals).executeQuerySpec(spec, options)) {
+      results.docIds.push(docId);
+      results.scores.push(result.score);
+      results.terms.push(result.terms);
+    }
     // A term seen for the first time is not kept: most one-off terms are never asked again.
     if (!this.#askedOnce.has(key)) {
       if (this.#askedOnce.size >= EXPANSION_MEMO_LIMIT) this.#askedOnce.clear();
       this.#askedOnce.add(key);
       return results;
     }
-    if (this.#remembered + results.size > TERM_RESULT_MEMO_LIMIT) {
+    if (this.#remembered + results.docIds.length > TERM_RESULT_MEMO_LIMIT) {
       this.#termResults.clear();
       this.#remembered = 0;
     }
     this.#termResults.set(key, results);
-    this.#remembered += results.size;
+    this.#remembered += results.docIds.length;
     return results;
   }
 }
@@ -161,6 +175,8 @@ class SectionSearch extends MiniSearch<IndexedDocument> {
 type Ranked = Pick<SearchResult, 'id' | 'score' | 'queryTerms'>;
 type QuerySpec = { term: string; fuzzy: boolean | number; prefix: boolean; termBoost: number };
 type TermResults = Map<number, { score: number; terms: string[]; match: Record<string, string[]> }>;
+/** A term's results as parallel arrays (section, score, query terms matched), in MiniSearch's order. */
+type TermScores = { docIds: number[]; scores: number[]; terms: string[][] };
 /** The MiniSearch internals `best` builds on (checked once, in rememberTermResults). */
 interface SearchInternals {
   executeQuerySpec(query: QuerySpec, options: Record<string, unknown>): TermResults;
