@@ -80,14 +80,17 @@ export class Bot {
   }
 
   async #respond(inbound: Inbound, facts: TurnFacts): Promise<Response> {
-    const log = this.options.log.child({ correlationId: inbound.correlationId, platform: inbound.platform });
+    // Made only when a turn logs without its school (refusals, failures): the usual turn logs
+    // through turn.log, made with the school in one step (two nested pino children cost several times one).
+    let withoutSchool: Logger | undefined;
+    const log = () => (withoutSchool ??= this.options.log.child({ correlationId: inbound.correlationId, platform: inbound.platform }));
     try {
       const replies = await this.#turn(inbound, log, facts);
       // Only a person's own chat: a card updated in a channel would change what everyone there sees.
       const updates = facts.school && this.options.messageRefs && inbound.conversation.kind === 'personal' ? this.options.messageRefs.slot(facts.school, inbound.user.id) : undefined;
       return { replies, updates };
     } catch (error) {
-      return { replies: this.#failed(inbound, log, error, facts) };
+      return { replies: this.#failed(inbound, log(), error, facts) };
     }
   }
 
@@ -118,12 +121,12 @@ export class Bot {
     return [text(`Sorry, something went wrong on our side and nothing was saved from that message. If it keeps happening, tell your IT team the reference ${inbound.correlationId}.`)];
   }
 
-  async #turn(inbound: Inbound, log: Logger, facts: TurnFacts): Promise<Reply[]> {
+  async #turn(inbound: Inbound, log: () => Logger, facts: TurnFacts): Promise<Reply[]> {
     const { directory, store } = this.options;
     if ((inbound.attachmentCount ?? 0) > 0 || (inbound.text?.length ?? 0) > MAX_TEXT_LENGTH) facts.outcome = 'rejected-input';
     if ((inbound.attachmentCount ?? 0) > 0) {
       // Never collect images: a report of nudes or illegal content must not put copies anywhere.
-      log.info({ attachments: inbound.attachmentCount }, 'attachment refused');
+      log().info({ attachments: inbound.attachmentCount }, 'attachment refused');
       return [text('I never accept images, videos or files, and I have not kept the one you sent. For a report, describe what you saw instead, and never copy, forward or send images of children, even as evidence: keep the device as it is and tell the DSL. Please delete it from this chat.')];
     }
     if ((inbound.text?.length ?? 0) > MAX_TEXT_LENGTH) {
@@ -133,7 +136,7 @@ export class Bot {
     const school = schoolId ? await directory.getSchool(schoolId) : undefined;
     if (!school) {
       facts.outcome = 'not-registered';
-      log.info({ tenant: inbound.tenantId ? 'present' : 'absent' }, 'message from a school that is not registered');
+      log().info({ tenant: inbound.tenantId ? 'present' : 'absent' }, 'message from a school that is not registered');
       return [text('Hello! This school is not set up yet, so I cannot help here. Please ask your IT team to register it (esafety-bot schools add).')];
     }
     const { user, roles } = await directory.noteUserSeen(school.id, {
@@ -145,7 +148,7 @@ export class Bot {
     facts.school = school.id;
     const key = stateKey(school.id, inbound);
     const stored = await store.get<ConversationState>(key);
-    const turn: Turn = { inbound, school, user, roles, state: structuredClone(stored?.data ?? {}), stateChanged: false, log: log.child({ school: school.id }) };
+    const turn: Turn = { inbound, school, user, roles, state: structuredClone(stored?.data ?? {}), stateChanged: false, log: this.options.log.child({ correlationId: inbound.correlationId, platform: inbound.platform, school: school.id }) };
     const route = this.options.router.select(turn);
     if (!route) {
       facts.outcome = 'unknown-route';

@@ -60,10 +60,17 @@ const questionCues: Cue[] = [
   { pattern: /\?\s*$/, weight: 0.5 },
 ];
 
-function score(message: string, cues: Cue[]): number {
+/** The weights of the cues the message shows, added up, and whether it shows any. */
+function score(message: string, cues: Cue[]): { total: number; any: boolean } {
   let total = 0;
-  for (const cue of cues) if (cue.pattern.test(message)) total += cue.weight;
-  return total;
+  let any = false;
+  for (const cue of cues) {
+    if (cue.pattern.test(message)) {
+      total += cue.weight;
+      any = true;
+    }
+  }
+  return { total, any };
 }
 
 export interface IntentResult {
@@ -78,7 +85,7 @@ const INCIDENT_BIAS = -0.5;
 export function classifyIntent(message: string): IntentResult {
   const normalised = ` ${message.toLowerCase().replace(/[\u2018\u2019]/g, "'").replace(/\s+/g, ' ').trim()}`.trim();
   if (normalised.length === 0) return { intent: 'question', margin: -Infinity };
-  const margin = score(normalised, incidentCues) - score(normalised, questionCues);
-  const hasAnyIncidentCue = incidentCues.some((cue) => cue.pattern.test(normalised));
-  return { intent: hasAnyIncidentCue && margin > INCIDENT_BIAS ? 'incident' : 'question', margin };
+  const incident = score(normalised, incidentCues);
+  const margin = incident.total - score(normalised, questionCues).total;
+  return { intent: incident.any && margin > INCIDENT_BIAS ? 'incident' : 'question', margin };
 }

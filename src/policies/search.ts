@@ -8,7 +8,7 @@
  * the best section covers, whether the heading itself matches, and how far ahead of the runner-up
  * it is. Below `threshold` the bot abstains rather than answer wrongly.
  */
-import MiniSearch, { type SearchResult } from 'minisearch';
+import MiniSearch, { type SearchOptions as MiniSearchOptions, type SearchResult } from 'minisearch';
 import { expandQuery, processTerm, terms, tokenize } from './text.ts';
 
 type IndexedDocument = IndexedSection & { context: string; body: string };
@@ -33,8 +33,9 @@ const TERM_RESULT_MEMO_LIMIT = 100_000;
  * give each section. Both are remembered per term. What is remembered is exactly what MiniSearch
  * computed, in the same order, so every sum is made of the same numbers in the same order: scores
  * and ranking are unchanged to the last bit (test/policies/search-memo.test.ts compares every
- * labelled question with and without). If a MiniSearch release no longer has the internals used
- * here, the search simply runs without remembering.
+ * labelled question with and without). A question needs only the best few sections, so `best`
+ * keeps those instead of building and sorting a result for every section. If a MiniSearch release
+ * no longer has the internals used here, the search simply runs as MiniSearch's own.
  */
 class SectionSearch extends MiniSearch<IndexedDocument> {
   /** Call once every section is added; adding or removing documents afterwards is not supported. */
@@ -68,47 +69,119 @@ class SectionSearch extends MiniSearch<IndexedDocument> {
     }) as unknown as TermIndex['atPrefix'];
   }
 
+  #variantOf?: (options: Record<string, unknown>) => string | undefined;
+  readonly #termResults = new Map<string, TermScores>();
+  readonly #askedOnce = new Set<string>();
+  #remembered = 0;
+
   /**
-   * Remembers what each query term scores (MiniSearch's per-term result: document, score, matched
-   * terms), for the searches `variantOf` recognises (it names the options a search was made with, or
-   * returns undefined for options it does not know: those are not remembered). Every use gets a fresh
-   * copy, since MiniSearch adds the terms' results together in place; the copy holds the same numbers,
-   * in the same order, so the sums and the ranking are unchanged.
+   * From now on, `best` remembers what each query term scores (MiniSearch's per-term result:
+   * section, score, matched terms) for the searches `variantOf` recognises (it names the options a
+   * search was made with, or returns undefined for options it does not know: those searches are
+   * simply MiniSearch's).
    */
   rememberTermResults(variantOf: (options: Record<string, unknown>) => string | undefined): void {
-    type TermResult = { score: number; terms: string[]; match: Record<string, string[]> };
-    type Spec = { term: string; fuzzy: boolean | number; prefix: boolean; termBoost: number };
-    const self = this as unknown as { executeQuerySpec?(query: Spec, options: Record<string, unknown>): Map<number, TermResult> };
-    if (typeof self.executeQuerySpec !== 'function') return;
-    const execute = self.executeQuerySpec.bind(this);
-    const memo = new Map<string, Array<[number, TermResult]>>();
-    const askedOnce = new Set<string>();
-    let remembered = 0;
-    self.executeQuerySpec = (query, options) => {
-      const variant = variantOf(options);
-      if (variant === undefined) return execute(query, options);
-      const key = `${variant}\u0000${query.term}\u0000${query.fuzzy}\u0000${query.prefix}\u0000${query.termBoost}`;
-      let entries = memo.get(key);
-      if (!entries) {
-        // A term seen for the first time is not copied: most one-off terms are never asked again.
-        if (!askedOnce.has(key)) {
-          if (askedOnce.size >= EXPANSION_MEMO_LIMIT) askedOnce.clear();
-          askedOnce.add(key);
-          return execute(query, options);
-        }
-        entries = [...execute(query, options)];
-        if (remembered + entries.length > TERM_RESULT_MEMO_LIMIT) {
-          memo.clear();
-          remembered = 0;
-        }
-        memo.set(key, entries);
-        remembered += entries.length;
-      }
-      const results = new Map<number, TermResult>();
-      for (const [docId, result] of entries) results.set(docId, { score: result.score, terms: result.terms.slice(), match: { ...result.match } });
-      return results;
-    };
+    const internals = this as unknown as Partial<SearchInternals>;
+    if (typeof internals.executeQuerySpec !== 'function' || !(internals._documentIds instanceof Map) || typeof internals._options?.tokenize !== 'function') return;
+    this.#variantOf = variantOf;
   }
+
+  /**
+   * The first `count` results of `search(query, options)`, the same to the bit, for what PolicyIndex
+   * reads of them (id, score, query terms). MiniSearch searches term by term, adds the terms' results
+   * together in the first term's objects, then builds and sorts a result for every section reached
+   * (on a small pack, nearly all of them). Here the terms' results come from what is remembered, are
+   * added into a fresh total per section (MiniSearch's OR step for step: the same sums in the same
+   * order, sections in the same order) and only the best few are kept, in the order a stable sort by
+   * score would give. test/policies/search-memo.test.ts compares both on every labelled question.
+   */
+  best(query: string, searchOptions: MiniSearchOptions, count: number): Ranked[] {
+    const internals = this as unknown as SearchInternals;
+    const options = { tokenize: internals._options?.tokenize, processTerm: internals._options?.processTerm, ...internals._options?.searchOptions, ...searchOptions };
+    const variant = this.#variantOf && String(options.combineWith ?? 'or').toLowerCase() === 'or' && options.filter == null ? this.#variantOf(options) : undefined;
+    if (variant === undefined) return this.search(query, searchOptions).slice(0, count);
+
+    // MiniSearch's executeQuery for a query string: its terms, then one query spec per term.
+    const terms = options.tokenize!(query).flatMap((term) => options.processTerm!(term)).filter((term): term is string => !!term);
+    // Indexed by MiniSearch's short document ids (small integers); `reached` keeps the order in which
+    // sections were first reached, which is the order MiniSearch's results come in before sorting.
+    const scores: number[] = [];
+    const matched: string[][] = [];
+    const reached: number[] = [];
+    terms.forEach((term, i) => {
+      const spec: QuerySpec = {
+        term,
+        fuzzy: typeof options.fuzzy === 'function' ? options.fuzzy(term, i, terms) : options.fuzzy || false,
+        prefix: typeof options.prefix === 'function' ? options.prefix(term, i, terms) : options.prefix === true,
+        termBoost: typeof options.boostTerm === 'function' ? options.boostTerm(term, i, terms) : 1,
+      };
+      const results = this.#resultsOf(variant, spec, options);
+      for (let r = 0; r < results.docIds.length; r++) {
+        const docId = results.docIds[r]!;
+        const sectionTerms = matched[docId];
+        if (sectionTerms === undefined) {
+          reached.push(docId);
+          scores[docId] = results.scores[r]!;
+          matched[docId] = results.terms[r]!.slice();
+          continue;
+        }
+        scores[docId] = scores[docId]! + results.scores[r]!;
+        for (const queryTerm of results.terms[r]!) if (!sectionTerms.includes(queryTerm)) sectionTerms.push(queryTerm);
+      }
+    });
+
+    const kept: Ranked[] = [];
+    for (const docId of reached) {
+      const sectionTerms = matched[docId]!;
+      const score = scores[docId]! * (sectionTerms.length || 1);
+      // After every kept result scoring at least as much: a stable sort keeps ties in this order.
+      let at = kept.length;
+      while (at > 0 && kept[at - 1]!.score < score) at--;
+      if (at >= count) continue;
+      kept.splice(at, 0, { id: internals._documentIds.get(docId), score, queryTerms: sectionTerms });
+      if (kept.length > count) kept.pop();
+    }
+    return kept;
+  }
+
+  /** One query term's results (MiniSearch's, in its order), remembered; never changed by the caller. */
+  #resultsOf(variant: string, spec: QuerySpec, options: Record<string, unknown>): TermScores {
+    const key = `${variant}\u0000${spec.term}\u0000${spec.fuzzy}\u0000${spec.prefix}\u0000${spec.termBoost}`;
+    const known = this.#termResults.get(key);
+    if (known) return known;
+    const results: TermScores = { docIds: [], scores: [], terms: [] };
+    for (const [docId, result] of (this as unknown as SearchInternals).executeQuerySpec(spec, options)) {
+      results.docIds.push(docId);
+      results.scores.push(result.score);
+      results.terms.push(result.terms);
+    }
+    // A term seen for the first time is not kept: most one-off terms are never asked again.
+    if (!this.#askedOnce.has(key)) {
+      if (this.#askedOnce.size >= EXPANSION_MEMO_LIMIT) this.#askedOnce.clear();
+      this.#askedOnce.add(key);
+      return results;
+    }
+    if (this.#remembered + results.docIds.length > TERM_RESULT_MEMO_LIMIT) {
+      this.#termResults.clear();
+      this.#remembered = 0;
+    }
+    this.#termResults.set(key, results);
+    this.#remembered += results.docIds.length;
+    return results;
+  }
+}
+
+/** What PolicyIndex reads of a search result. */
+type Ranked = Pick<SearchResult, 'id' | 'score' | 'queryTerms'>;
+type QuerySpec = { term: string; fuzzy: boolean | number; prefix: boolean; termBoost: number };
+type TermResults = Map<number, { score: number; terms: string[]; match: Record<string, string[]> }>;
+/** A term's results as parallel arrays (section, score, query terms matched), in MiniSearch's order. */
+type TermScores = { docIds: number[]; scores: number[]; terms: string[][] };
+/** The MiniSearch internals `best` builds on (checked once, in rememberTermResults). */
+interface SearchInternals {
+  executeQuerySpec(query: QuerySpec, options: Record<string, unknown>): TermResults;
+  _documentIds: Map<number, unknown>;
+  _options: { tokenize: (text: string) => string[]; processTerm: (term: string) => string | string[] | null | undefined | false; searchOptions: MiniSearchOptions };
 }
 
 export interface IndexedSection {
@@ -223,7 +296,7 @@ export class PolicyIndex {
   readonly #searchOptions: { boost: RankingTuning['boost']; bm25: RankingTuning['bm25']; weights: { fuzzy: number; prefix: number } };
   readonly #boostProcedures = (id: unknown): number => (this.sections.get(id as string)?.procedure ? 1.6 : 1);
 
-  /** `remember: false` searches without remembering per-term work (for the test that proves it changes nothing). */
+  /** `remember: false` searches with MiniSearch's own search, remembering nothing (for the test that proves remembering changes nothing). */
   constructor(sections: IndexedSection[], tuning: RankingTuning = rankingTuning, options: { remember?: boolean } = {}) {
     this.#tuning = tuning;
     this.#searchOptions = { boost: tuning.boost, bm25: tuning.bm25, weights: { fuzzy: tuning.fuzzyWeight, prefix: tuning.prefixWeight } };
@@ -291,24 +364,27 @@ export class PolicyIndex {
     return ranked && this.#features(ranked.queryTerms, ranked.results);
   }
 
-  #rank(question: string, options: SearchOptions): { queryTerms: string[]; results: SearchResult[] } | undefined {
+  #rank(question: string, options: SearchOptions): { queryTerms: string[]; results: Ranked[] } | undefined {
     const queryTerms = [...new Set(terms(question))];
     if (queryTerms.length === 0 || this.#count === 0) return undefined;
     // Implied policy words join the query at a lower weight than the words actually typed.
     const typed = new Set(queryTerms);
     const expansion = expandQuery(question);
-    const results = this.#search.search(expansion ? `${question} ${expansion}` : question, {
+    const query = expansion ? `${question} ${expansion}` : question;
+    const searchOptions: MiniSearchOptions = {
       ...this.#searchOptions,
       boostTerm: (term) => (typed.has(term) ? 1 : this.#tuning.expansionWeight),
       fuzzy: fuzzyFor,
       prefix: prefixFor,
       boostDocument: options.preferProcedure ? this.#boostProcedures : undefined,
-    });
+    };
+    // The best four: the answer, and the runners-up its confidence and alternatives are made of.
+    const results = this.#search.best(query, searchOptions, 4);
     return results.length > 0 ? { queryTerms, results } : undefined;
   }
 
-  #features(queryTerms: string[], results: SearchResult[]): Features {
-    const [top, second, third] = results as [SearchResult, SearchResult?, SearchResult?];
+  #features(queryTerms: string[], results: Ranked[]): Features {
+    const [top, second, third] = results as [Ranked, Ranked?, Ranked?];
     const sectionTerms = this.#sectionTerms.get(top.id as string) ?? new Set<string>();
     const headingTerms = this.#headingTerms.get(top.id as string) ?? new Set<string>();
     const matchedQueryTerms = new Set(top.queryTerms);

@@ -86,9 +86,19 @@ const stopWords = new Set(
   ).split(/\s+/),
 );
 
+/**
+ * Matches where any of `patterns` matches (one pass instead of one per pattern). Most texts hold
+ * none of the phrases, and a text none of them matches is left unchanged by all of them.
+ */
+function anyOf(patterns: Array<[RegExp, string]>): RegExp {
+  return new RegExp(patterns.map(([pattern]) => `(?:${pattern.source})`).join('|'));
+}
+const anyPhrase = anyOf(phrases);
+
 /** Lowercases and folds phrases; the shared first step of indexing and querying. */
 export function normaliseText(input: string): string {
   let value = ` ${input.toLowerCase().replace(/[\u2018\u2019]/g, "'")} `;
+  if (!anyPhrase.test(value)) return value;
   for (const [pattern, replacement] of phrases) value = value.replace(pattern, replacement);
   return value;
 }
@@ -186,8 +196,11 @@ const queryExpansions: Array<[RegExp, string]> = [
   [/\bin (my |the |a )?(class|lessons?)\b|\bduring (class|lessons?)\b/, 'lessons school day'],
 ];
 
+const anyExpansion = anyOf(queryExpansions);
+
 /** Policy words a question implies but does not say, to be searched at a lower weight. */
 export function expandQuery(question: string): string {
   const lower = ` ${question.toLowerCase().replace(/[\u2018\u2019]/g, "'")} `;
+  if (!anyExpansion.test(lower)) return '';
   return queryExpansions.filter(([pattern]) => pattern.test(lower)).map(([, words]) => words).join(' ');
 }

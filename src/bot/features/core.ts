@@ -9,7 +9,11 @@ import { card, text } from '../reply.ts';
 import { requirePermission, roleIds, roleNames, roleSchema } from '../roles.ts';
 import type { Route } from '../router.ts';
 
-const commandPattern = (words: string) => (input: string) => new RegExp(`^/?(${words})\\b`, 'i').test(input.trim());
+const commandPattern = (words: string) => {
+  // Compiled once: every text message is tested against each command before it reaches the policies.
+  const pattern = new RegExp(`^/?(${words})\\b`, 'i');
+  return (input: string) => pattern.test(input.trim());
+};
 
 export function coreRoutes(deps: { directory: Directory }): Route[] {
   return [
