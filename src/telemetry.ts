@@ -91,7 +91,10 @@ export function logTelemetry(log: Logger): Telemetry {
 
 /** The server's telemetry: Application Insights when its connection string is set, else log lines at debug. */
 export function createTelemetry(settings: { appInsights?: AppInsightsTarget }, log: Logger): Telemetry {
-  return settings.appInsights ? new AppInsightsTelemetry(settings.appInsights, log) : logTelemetry(log);
+  if (settings.appInsights) return new AppInsightsTelemetry(settings.appInsights, log);
+  // Debug lines nobody writes are not worth measuring: counting a turn's store operations costs
+  // every turn an AsyncLocalStorage context (promise hooks on Node 20).
+  return log.isLevelEnabled('debug') ? logTelemetry(log) : noTelemetry;
 }
 
 // ---------------------------------------------------------------- store operations per turn

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppInsightsTelemetry } from '../src/app-insights.ts';
 import { parseAppInsightsConnectionString } from '../src/config.ts';
 import { createSqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import { countStoreOperationsPerTurn, createTelemetry, logTelemetry, measureStoreOperations, type TurnEvent } from '../src/telemetry.ts';
+import { countStoreOperationsPerTurn, createTelemetry, logTelemetry, measureStoreOperations, noTelemetry, type TurnEvent } from '../src/telemetry.ts';
 import { startFakeAppInsights, type FakeAppInsights } from './helpers/fake-app-insights.ts';
 import { memoryLog } from './helpers/memory-log.ts';
 
@@ -118,6 +118,8 @@ describe('the telemetry hook', () => {
     const quiet = memoryLog('info');
     logTelemetry(quiet.log).turn(turn('qa.ask'));
     expect(quiet.lines()).toEqual([]);
+    // Above debug, with no connection string, nothing would record the events: none are made.
+    expect(createTelemetry({}, quiet.log)).toBe(noTelemetry);
   });
 
   it('counts the store operations made inside a measured turn, and only those', async () => {
