@@ -35,7 +35,7 @@ export interface JobRecord<P = unknown> {
   state: 'pending' | 'running' | 'failed';
   /** Runs started. */
   attempts: number;
-  /** Changes on every schedule: a run that finds another generation leaves the job alone. */
+  /** Changes on every schedule (which schedule wrote the job, for inspection; runs go by runAt, see #runOne). */
   generation: string;
   lease?: { owner: string; until: string };
   /** The last failure's error name (never its message). */
@@ -216,9 +216,12 @@ export class Jobs implements JobScheduler {
 
   /** Runs one due entry; true when the entry was dealt with (run, retried, failed or found stale). */
   async #runOne(entry: StoredRecord<DueEntry>): Promise<boolean> {
-    const { school, id, generation, runAt } = entry.data;
+    const { school, id, runAt } = entry.data;
     const record = await this.#store.get<JobRecord>(jobKey(school, id));
-    if (!record || record.data.generation !== generation || record.data.runAt !== runAt || record.data.state === 'failed') {
+    // The entry is the job's as long as their run times agree (the time is in the entry's id). Not
+    // the generation: two schedules of one job at the same millisecond share one entry, and whichever
+    // wrote the entry last need not be the one whose job write won.
+    if (!record || record.data.runAt !== runAt || record.data.state === 'failed') {
       // Stale: the job ran, was rescheduled or cancelled, or gave up.
       await this.#store.delete(entry, entry.etag).catch(() => undefined);
       return true;

@@ -118,6 +118,48 @@ describe.each([
     expect(due.filter((entry) => entry.id.includes(`|${school}|`))).toEqual([]);
   });
 
+  it('keeps a job that two schedules wrote at the same run time, whichever wrote its due entry last', async () => {
+    // A live progress card's refresh run reschedules itself while "Refresh" reschedules the same
+    // job: both can land on the same millisecond, and their writes can interleave so that the due
+    // entry (one per run time) carries one schedule's generation and the job the other's.
+    const school = newSchool();
+    const store = await kind.open();
+    let reachedJobWrite!: () => void;
+    const atJobWrite = new Promise<void>((resolve) => (reachedJobWrite = resolve));
+    let releaseJobWrite!: () => void;
+    const jobWriteReleased = new Promise<void>((resolve) => (releaseJobWrite = resolve));
+    let held = false;
+    const gated = new Proxy(store, {
+      get(target, property) {
+        const value = Reflect.get(target, property);
+        if (property !== 'get') return typeof value === 'function' ? value.bind(target) : value;
+        return async (key: { kind: string }) => {
+          if (key.kind === 'job' && !held) {
+            held = true;
+            reachedJobWrite();
+            await jobWriteReleased;
+          }
+          return target.get(key as never);
+        };
+      },
+    });
+    const jobs = await runner(gated);
+    const ran: unknown[] = [];
+    jobs.register('refresh', async (job) => void ran.push(job.payload));
+    const runAt = new Date(Date.now() - 1000);
+    // First: due entry written, then held before its job write; second: both writes; then the first's job write.
+    const first = jobs.schedule({ school, id: 'card', kind: 'refresh', runAt, payload: { by: 'first' } });
+    await atJobWrite;
+    await jobs.schedule({ school, id: 'card', kind: 'refresh', runAt, payload: { by: 'second' } });
+    releaseJobWrite();
+    await first;
+    await jobs.runDue();
+    expect(ran).toEqual([{ by: 'first' }]);
+    expect(await jobs.get(school, 'card')).toBeUndefined();
+    const due = await store.list('job-due', '_global');
+    expect(due.filter((entry) => entry.id.includes(`|${school}|`))).toEqual([]);
+  });
+
   it('takes over a job whose runner died while running it, once its lease has expired', async () => {
     const school = newSchool();
     const dying = await runner(undefined, { leaseMs: 600 });
