@@ -53,6 +53,13 @@ export async function deliverReplies<M>(surface: MessageSurface<M>, replies: Rep
 export const messageRefKey = (school: string, owner: string, updateKey: string) => ({ kind: 'message-ref', school, id: `${owner}:${updateKey}` });
 
 export class MessageRefs {
+  /**
+   * The card being placed for each reference in this process: a second card with the same key waits
+   * for the first, so when the message was deleted only the first posts a new one and the second
+   * updates it (two posts would leave an older card that never changes again). Across instances
+   * the same can still happen, rarely; the next update then lands on the newer message.
+   */
+  readonly #placing = new Map<string, Promise<void>>();
   constructor(private readonly store: Store, private readonly log: Logger) {}
 
   /** The slot for cards to `owner` (a user id in the school). */
@@ -77,9 +84,21 @@ export class MessageRefs {
         continue;
       }
       await flush();
-      await this.#place(school, owner, surface, reply);
+      await this.#oneAtATime(`${school}\u0000${owner}\u0000${reply.card.updateKey}`, () => this.#place(school, owner, surface, reply));
     }
     await flush();
+  }
+
+  async #oneAtATime(key: string, work: () => Promise<void>): Promise<void> {
+    const before = this.#placing.get(key);
+    const mine = (before ?? Promise.resolve()).catch(() => undefined).then(work);
+    const settled = mine.catch(() => undefined);
+    this.#placing.set(key, settled);
+    try {
+      await mine;
+    } finally {
+      if (this.#placing.get(key) === settled) this.#placing.delete(key);
+    }
   }
 
   async #place<M>(school: string, owner: string, surface: MessageSurface<M>, reply: Reply & { card: { updateKey: string } }): Promise<void> {

@@ -94,6 +94,16 @@ describe('message references', () => {
     expect((await refs.get(school, 'u5', 'test-progress'))?.message).toBe('m2');
   });
 
+  it('post one new message, not two, when two cards arrive at once for a message that is gone', async () => {
+    const { surface, log, gone } = recordingSurface();
+    await deliverReplies(surface, [progress(1)], refs.slot(school, 'u8'));
+    gone.add('m1');
+    // The refresh job's card and the Refresh button's, delivered at the same moment.
+    await Promise.all([deliverReplies(surface, [progress(2)], refs.slot(school, 'u8')), deliverReplies(surface, [progress(3)], refs.slot(school, 'u8'))]);
+    expect(log).toEqual(['post Done 1 as m1', 'post Done 2 as m2', 'update m2 to Done 3']);
+    expect((await refs.get(school, 'u8', 'test-progress'))?.message).toBe('m2');
+  });
+
   it('leave a message in another conversation alone', async () => {
     const chat = recordingSurface('chat');
     const channel = recordingSurface('channel');
