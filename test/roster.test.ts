@@ -103,6 +103,33 @@ describe('following a team or workspace', () => {
     expect((await roster.sources(SCHOOL))[0]!.removedAt).toBeUndefined();
   });
 
+  it('confirms a Teams team once, keeps it through later notes, and drops it when the team comes back after a removal', async () => {
+    const team = { platform: 'teams' as const, teamId: '19:t', access: { tenantId: 'x' } };
+    expect(await roster.recordSource(SCHOOL, team)).toEqual({ isNew: true, confirmed: false });
+    expect(await roster.candidates(SCHOOL)).toHaveLength(1);
+    expect(await roster.confirmSource(SCHOOL, 'teams:19:t', 'coord')).toBe(true);
+    expect(await roster.confirmSource(SCHOOL, 'teams:19:t', 'someone-else')).toBe(false);
+    expect(await roster.recordSource(SCHOOL, { ...team, access: { tenantId: 'y' } })).toEqual({ isNew: false, confirmed: true });
+    expect((await roster.sources(SCHOOL))[0]).toMatchObject({ confirmedBy: 'coord', access: { tenantId: 'y' } });
+    expect(await roster.candidates(SCHOOL)).toEqual([]);
+    await roster.removeSource(SCHOOL, 'teams', '19:t');
+    expect(await roster.confirmSource(SCHOOL, 'teams:19:t', 'coord')).toBeUndefined();
+    expect(await roster.recordSource(SCHOOL, team)).toEqual({ isNew: true, confirmed: false });
+    expect((await roster.sources(SCHOOL))[0]!.confirmedBy).toBeUndefined();
+  });
+
+  it('never reads a candidate, and reads a Slack workspace with no confirmation', async () => {
+    const reads: string[] = [];
+    roster.register('teams', async (source) => (reads.push(source.id), { members: [{ id: 'pupil' }], skipped: 0 }));
+    roster.register('slack', async (source) => (reads.push(source.id), { members: [slackMember('U0S', 'Sal')], skipped: 0 }));
+    await roster.noteSource(SCHOOL, { platform: 'teams', teamId: '19:class', access: {} });
+    await roster.noteSource(SCHOOL, { platform: 'slack', teamId: 'T0UNIT', access: {} });
+    expect(await roster.syncSource(SCHOOL, 'teams:19:class')).toMatchObject({ failure: 'not confirmed as a staff team' });
+    expect((await roster.syncSchool(SCHOOL)).map((result) => result.source.id)).toEqual(['slack:T0UNIT']);
+    expect(reads).toEqual(['slack:T0UNIT']);
+    expect(await directory.getUser(SCHOOL, 'pupil')).toBeUndefined();
+  });
+
   it('remembers a created conversation for a registered workspace only', async () => {
     await roster.apply(SCHOOL, 'slack', [slackMember('U0E', 'Eve')]);
     await roster.rememberConversation('slack', 'T0UNIT', 'U0E', { teamId: 'T0UNIT', userId: 'U0E', channel: 'D0E' });

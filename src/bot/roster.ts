@@ -4,6 +4,11 @@
  * (users.list). Alerts and acknowledgement requests go to everyone in the directory, so staff who
  * never wrote to the bot are reached too.
  *
+ * Safeguarding: a Teams team may be a class team, full of pupils, and everyone in the directory is
+ * sent staff alerts and the staff policies. So a team the bot joins is only a candidate: it is read
+ * once a coordinator confirms it as a staff team ("sync staff" typed in one of its channels). A Slack
+ * workspace is a school's staff workspace in practice, and is read without confirmation.
+ *
  * Platform-neutral: each adapter registers a reader for its platform and tells the roster when an
  * installation or a membership changes. Syncs run as durable jobs (off the turn path, once across
  * instances, retried), or at a coordinator's request ("sync staff"). A sync lists the school's users
@@ -45,6 +50,13 @@ export interface RosterSource {
   addedAt: string;
   /** The bot was removed from the team (or the app uninstalled): not read any more. */
   removedAt?: string;
+  /**
+   * The coordinator (user id) who confirmed a Teams team as a staff team, and when: until then the
+   * team is a candidate, never read. Not carried over when the bot is added again after a removal:
+   * the team is a candidate again. Slack workspaces need none (see isConfirmed).
+   */
+  confirmedBy?: string;
+  confirmedAt?: string;
   lastSync?: SyncCounts & { at: string };
 }
 
@@ -65,6 +77,14 @@ export interface SourceSyncResult {
   /** Why it could not be read (fixed wording, never the platform's text). */
   failure?: string;
 }
+
+/** Whether the source's members may be added as staff: a Slack workspace always, a Teams team once a coordinator confirmed it. */
+export function isConfirmed(source: Pick<RosterSource, 'platform' | 'confirmedAt'>): boolean {
+  return source.platform === 'slack' || source.confirmedAt !== undefined;
+}
+
+/** Fixed wording: the "sync staff" reply and the logs name it. */
+export const NOT_CONFIRMED = 'not confirmed as a staff team';
 
 const sourceKey = (school: string, id: string) => ({ kind: 'roster-source', school, id });
 const SYNC_JOB = 'roster.sync';
@@ -100,17 +120,41 @@ export class Roster {
    * a removal). True when it was not followed before: the caller then asks for a sync.
    */
   async noteSource(school: string, source: Pick<RosterSource, 'platform' | 'teamId' | 'access'>): Promise<boolean> {
+    return (await this.recordSource(school, source)).isNew;
+  }
+
+  /**
+   * As noteSource, also saying whether the source is confirmed (a new Teams team, or one back after
+   * a removal, is a candidate): the caller reads or changes its members only when it is.
+   */
+  async recordSource(school: string, source: Pick<RosterSource, 'platform' | 'teamId' | 'access'>): Promise<{ isNew: boolean; confirmed: boolean }> {
     const id = `${source.platform}:${source.teamId}`;
     let isNew = false;
-    await mutate<RosterSource>(this.#store, sourceKey(school, id), (current) => {
+    const stored = await mutate<RosterSource>(this.#store, sourceKey(school, id), (current) => {
       isNew = !current || current.removedAt !== undefined;
       // What is given adds to (or corrects) what is known: "sync staff" in Slack knows only the workspace.
       const access = { ...current?.access, ...source.access };
       if (current && !isNew && JSON.stringify(current.access) === JSON.stringify(access)) return undefined;
-      const { removedAt: _removedAt, ...kept } = current ?? ({} as Partial<RosterSource>);
-      return { ...kept, id, platform: source.platform, teamId: source.teamId, access, addedAt: isNew ? new Date().toISOString() : current!.addedAt };
+      // Back after a removal: the team may have been reused or removed on purpose, so it is confirmed again or not at all.
+      const { removedAt: _removedAt, confirmedBy: _by, confirmedAt: _at, ...kept } = current ?? ({} as Partial<RosterSource>);
+      const confirmation = current && !isNew && current.confirmedAt ? { confirmedBy: current.confirmedBy, confirmedAt: current.confirmedAt } : {};
+      return { ...kept, ...confirmation, id, platform: source.platform, teamId: source.teamId, access, addedAt: isNew ? new Date().toISOString() : current!.addedAt };
     });
-    return isNew;
+    return { isNew, confirmed: stored ? isConfirmed(stored.data) : false };
+  }
+
+  /**
+   * A coordinator confirmed the team as a staff team: from now on it is synced and its joiners are
+   * added. True when it was not confirmed before (the caller audits it). Undefined when there is no
+   * such source (or it was removed).
+   */
+  async confirmSource(school: string, sourceId: string, coordinatorId: string): Promise<boolean | undefined> {
+    let newly: boolean | undefined;
+    await mutate<RosterSource>(this.#store, sourceKey(school, sourceId), (current) => {
+      newly = current && !current.removedAt ? !current.confirmedAt : undefined;
+      return newly ? { ...current!, confirmedBy: coordinatorId, confirmedAt: new Date().toISOString() } : undefined;
+    });
+    return newly;
   }
 
   /**
@@ -124,6 +168,11 @@ export class Roster {
     );
     // A job left behind would find the source removed and do nothing; cancelling it saves the run.
     await this.#jobs?.cancel(school, syncJobId(id));
+  }
+
+  /** Teams the bot is in that no coordinator has confirmed as staff teams (never read). */
+  async candidates(school: string): Promise<RosterSource[]> {
+    return (await this.sources(school)).filter((source) => !source.removedAt && !isConfirmed(source));
   }
 
   async sources(school: string): Promise<RosterSource[]> {
@@ -144,27 +193,35 @@ export class Roster {
     jobs.register<unknown>(SYNC_JOB, async (job) => {
       const { source } = syncPayloadSchema.parse(job.payload);
       const result = await this.syncSource(job.school, source);
-      if (result?.failure && result.error?.kind !== 'permanent') throw result.error;
+      // A candidate (not confirmed) has no error: nothing to try again until a coordinator confirms it.
+      if (result?.error && result.error.kind !== 'permanent') throw result.error;
     });
   }
 
-  /** Reads every followed team or workspace of the school and applies what it finds ("sync staff"). */
+  /** Reads every confirmed team or workspace of the school and applies what it finds ("sync staff"); candidates are left alone. */
   async syncSchool(school: string): Promise<SourceSyncResult[]> {
     const results: SourceSyncResult[] = [];
     for (const source of await this.sources(school)) {
-      if (source.removedAt || !this.#readers.has(source.platform)) continue;
+      if (source.removedAt || !isConfirmed(source) || !this.#readers.has(source.platform)) continue;
       const result = await this.syncSource(school, source.id);
       if (result) results.push({ source: result.source, counts: result.counts, failure: result.failure });
     }
     return results;
   }
 
-  /** Reads one source and applies it. Undefined when there is no such source (or it was removed, or no reader runs here). */
+  /**
+   * Reads one source and applies it. Undefined when there is no such source (or it was removed, or
+   * no reader runs here); a failure saying NOT_CONFIRMED, with the roster unread, for a candidate.
+   */
   async syncSource(school: string, sourceId: string): Promise<(SourceSyncResult & { error?: DeliveryError }) | undefined> {
     const stored = await this.#store.get<RosterSource>(sourceKey(school, sourceId));
     const source = stored?.data;
     const reader = source && this.#readers.get(source.platform);
     if (!source || source.removedAt || !reader) return undefined;
+    if (!isConfirmed(source)) {
+      this.#log.info({ school, platform: source.platform }, 'roster not read: not confirmed as a staff team');
+      return { source, failure: NOT_CONFIRMED };
+    }
     let read: Awaited<ReturnType<RosterReader>>;
     try {
       read = await reader(source);

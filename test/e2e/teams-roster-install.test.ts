@@ -4,7 +4,8 @@
  * - a person installs the app for themselves (personal scope): they are recorded with their personal
  *   chat, welcomed once with the help, and later reached there without a conversation being created;
  * - a team the bot joined before its tenant was registered: the first message from one of its
- *   channels (or "sync staff" typed there) follows it and reads its roster.
+ *   channels records it as a candidate (read by nobody); a coordinator's "sync staff" typed there
+ *   confirms it as a staff team and reads its roster.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserRecord } from '../../src/bot/directory.ts';
@@ -159,19 +160,17 @@ describe('a team the bot joined before its tenant was registered', () => {
     expect(connector.rosterReads.filter((read) => read.teamId === TEAM)).toEqual([]);
   });
 
-  it('is followed, and its roster read, after the first message from one of its channels once registered', async () => {
+  it('is recorded as a candidate, its roster not read, after the first message from one of its channels once registered', async () => {
     await running.app.directory.upsertSchool({ id: LATE_SCHOOL, name: 'Late School', teamsTenant: LATE_TENANT });
     const sent = connector.activities.length;
     await post(channelMessage({ team: TEAM, user: 'late-1', text: 'can pupils use phones in class?', tenant: LATE_TENANT }));
     // The question is answered as usual.
     await connector.waitFor(sent + 1);
-    expect((await source(TEAM))?.data).toMatchObject({ platform: 'teams', teamId: TEAM, access: { serviceUrl: connector.url, tenantId: LATE_TENANT, botId: '28:bot' } });
-    const found = await eventually('the roster in the directory', async () => {
-      const all = await users(LATE_SCHOOL);
-      return all.has('late-2') && all;
-    });
-    expect(found.get('late-2')).toMatchObject({ name: 'Lou Later', roles: [], reference: { kind: 'teams-roster' } });
-    await eventually('the sync recorded', async () => (await source(TEAM))?.data.lastSync);
+    const recorded = await eventually('the team recorded', async () => (await source(TEAM))?.data);
+    expect(recorded).toMatchObject({ platform: 'teams', teamId: TEAM, access: { serviceUrl: connector.url, tenantId: LATE_TENANT, botId: '28:bot' } });
+    expect(recorded.confirmedAt).toBeUndefined();
+    expect(connector.rosterReads.filter((read) => read.teamId === TEAM)).toEqual([]);
+    expect((await users(LATE_SCHOOL)).has('late-2')).toBe(false);
   });
 
   it('later messages from its channels change nothing and read no roster (their cost: test/e2e/turn-cost.test.ts)', async () => {
@@ -182,15 +181,28 @@ describe('a team the bot joined before its tenant was registered', () => {
     expect(connector.rosterReads.length).toBe(reads);
   });
 
-  it('"sync staff" typed in a channel of a team not followed yet reads that team in the same turn', async () => {
+  it('"sync staff" typed by a coordinator in a channel of a team not followed yet confirms and reads that team in the same turn', async () => {
     connector.rosters.set(OTHER_TEAM, [account('late-3', 'Max Second')]);
     await running.app.directory.grantRole(LATE_SCHOOL, 'late-coord', 'coordinator');
     const message = channelMessage({ team: OTHER_TEAM, user: 'late-coord', text: 'sync staff', tenant: LATE_TENANT });
     const sent = connector.activities.length;
     await post(message);
     const reply = (await connector.waitFor(sent + 1)).slice(sent).find((a) => a.conversationId.startsWith(`${OTHER_TEAM};`))!;
-    expect(reply.activity.text).toMatch(/synced from 2 teams or workspaces: 1 added/);
+    // The other team, never confirmed, is not read.
+    expect(reply.activity.text).toMatch(/synced from 1 team or workspace: 1 added/);
     expect((await users(LATE_SCHOOL)).get('late-3')).toMatchObject({ name: 'Max Second' });
+    expect((await source(OTHER_TEAM))?.data).toMatchObject({ confirmedBy: 'late-coord' });
     expect((await source(OTHER_TEAM))?.data.removedAt).toBeUndefined();
+    expect(connector.rosterReads.filter((read) => read.teamId === TEAM)).toEqual([]);
+  });
+
+  it('"sync staff" in the first team\'s channel confirms and reads it too', async () => {
+    const sent = connector.activities.length;
+    await post(channelMessage({ team: TEAM, user: 'late-coord', text: 'sync staff', tenant: LATE_TENANT }));
+    const reply = (await connector.waitFor(sent + 1)).slice(sent).find((a) => a.conversationId.startsWith(`${TEAM};`))!;
+    // Both members wrote in its channels before, so they are there already: the roster names them.
+    expect(reply.activity.text).toMatch(/synced from 2 teams or workspaces: 0 added, 2 updated/);
+    expect((await users(LATE_SCHOOL)).get('late-2')).toMatchObject({ name: 'Lou Later', roles: [] });
+    expect((await source(TEAM))?.data.lastSync).toBeDefined();
   });
 });

@@ -1,13 +1,14 @@
 /**
  * The staff directory filled from a Teams team's roster: the bot added to a team (a real
- * conversationUpdate posted to /api/messages) reads the team's members through the connector's
- * paged members API, off the turn path, and adds them without touching anyone's roles or personal
- * chat. A coordinator's alert then reaches a member who never wrote to the bot, through a personal
+ * conversationUpdate posted to /api/messages) records it as a candidate and adds nobody (a class
+ * team would make pupils staff); a coordinator's "sync staff" in one of its channels confirms it and
+ * reads the team's members through the connector's paged members API, adding them without touching
+ * anyone's roles or personal chat. A coordinator's alert then reaches a member who never wrote to the bot, through a personal
  * conversation created on the first message and reused after.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserRecord } from '../../src/bot/directory.ts';
-import type { RosterSource } from '../../src/bot/roster.ts';
+import { syncJobId, type RosterSource } from '../../src/bot/roster.ts';
 import { startApp, type RunningApp } from '../helpers/app.ts';
 import { cardOf, cardText, messageActivity } from '../helpers/activities.ts';
 import { startFakeConnector, type FakeConnector } from '../helpers/fake-connector.ts';
@@ -46,6 +47,27 @@ async function say(user: string, text: string) {
   expect(response.status).toBe(200);
   return (await connector.waitFor(before + 1)).slice(before).filter((a) => a.conversationId === `a:conv-${user}`);
 }
+
+function channelMessage(options: { team: string; user: string; text: string }) {
+  return {
+    ...messageActivity({ serviceUrl: connector.url, userId: options.user, userName: `Name ${options.user}`, tenantId: TENANT, conversationType: 'channel', conversationId: `${options.team};messageid=${Math.random()}`, text: options.text }),
+    channelData: { tenant: { id: TENANT }, team: { id: options.team, name: 'Staff room' }, channel: { id: options.team } },
+  };
+}
+
+/** Posts a channel message and returns the bot's reply in that channel. */
+async function sayInChannel(team: string, user: string, text: string) {
+  const before = connector.activities.length;
+  const response = await running.post('/api/messages', channelMessage({ team, user, text }));
+  expect(response.status).toBe(200);
+  const replies = (await connector.waitFor(before + 1)).slice(before).filter((a) => a.conversationId.startsWith(`${team};`));
+  expect(replies).toHaveLength(1);
+  return replies[0]!;
+}
+
+type AuditEntry = { actor: string; action: string; outcome: string; target?: string; detail?: string };
+const auditTrail = async () => (await running.app.store.list<AuditEntry>('audit', SCHOOL)).map((r) => r.data);
+const sourceOf = async (team: string) => (await running.app.store.get<RosterSource>({ kind: 'roster-source', school: SCHOOL, id: `teams:${team}` }))?.data;
 
 async function users(): Promise<Map<string, UserRecord>> {
   return new Map((await running.app.directory.listUsers(SCHOOL)).map((user) => [user.id, user]));
@@ -97,14 +119,54 @@ afterAll(async () => {
 describe('the bot added to a team', () => {
   let dslBefore: UserRecord;
 
-  it('answers 200 at once and reads the roster, both pages, in a job', async () => {
+  it('records the team as a candidate, adds nobody, reads no roster, and asks in the team for a coordinator\'s confirmation', async () => {
     dslBefore = (await users()).get('dsl-r')!;
+    const before = connector.activities.length;
     const response = await running.post('/api/messages', conversationUpdate({ team: TEAM, added: [{ id: '28:bot' }] }));
     expect(response.status).toBe(200);
-    const found = await eventually('roster members in the directory', async () => {
-      const all = await users();
-      return ['new-1', 'new-2', 'new-3'].every((id) => all.has(id)) && all;
-    });
+    await running.post('/api/messages', conversationUpdate({ team: TEAM, type: 'installationUpdate', action: 'add' }));
+    const source = await eventually('the team recorded', () => sourceOf(TEAM));
+    expect(source.confirmedAt).toBeUndefined();
+    // One prompt for the two install events, in the team's conversation.
+    const prompts = (await connector.waitFor(before + 1)).slice(before).filter((a) => a.conversationId === TEAM);
+    expect(prompts).toHaveLength(1);
+    expect(prompts[0]!.activity.text).toMatch(/staff team \(never a class team.*"@esafety-bot sync staff" here/);
+    expect(connector.rosterReads).toEqual([]);
+    expect([...(await users()).keys()].sort()).toEqual(['coord-r', 'dsl-r']);
+  });
+
+  it('adds nobody when members join a team not confirmed, and marks nobody as left when they go', async () => {
+    await running.post('/api/messages', conversationUpdate({ team: TEAM, added: [{ id: '29:new-1', aadObjectId: 'new-1' }] }));
+    await running.post('/api/messages', conversationUpdate({ team: TEAM, removed: [{ id: '29:dsl-r', aadObjectId: 'dsl-r' }] }));
+    expect(connector.rosterReads).toEqual([]);
+    const all = await users();
+    expect([...all.keys()].sort()).toEqual(['coord-r', 'dsl-r']);
+    expect(all.get('dsl-r')!.leftAt).toBeUndefined();
+  });
+
+  it('never reads a candidate\'s roster in the durable sync job', async () => {
+    // As Roster.scheduleSync asks for it.
+    await running.app.jobs.schedule({ school: SCHOOL, id: syncJobId(`teams:${TEAM}`), kind: 'roster.sync', runAt: new Date(), payload: { source: `teams:${TEAM}` } });
+    await eventually('the job ran', async () => logs.lines().find((l) => l.msg === 'roster not read: not confirmed as a staff team' && l.school === SCHOOL));
+    expect(connector.rosterReads).toEqual([]);
+    expect((await users()).size).toBe(2);
+  });
+
+  it('is neither confirmed nor read when someone who is not a coordinator types "sync staff" in it (audited)', async () => {
+    const reply = await sayInChannel(TEAM, 'dsl-r', 'sync staff');
+    expect(reply.activity.text).toMatch(/Only the e-safety coordinator/);
+    expect((await sourceOf(TEAM))!.confirmedAt).toBeUndefined();
+    expect(connector.rosterReads).toEqual([]);
+    expect(await auditTrail()).toContainEqual(expect.objectContaining({ actor: 'dsl-r', action: 'roster.sync', outcome: 'refused' }));
+  });
+
+  it('is confirmed (audited, with the coordinator) and read, both pages, when a coordinator types "sync staff" in it', async () => {
+    const reply = await sayInChannel(TEAM, 'coord-r', 'sync staff');
+    expect(reply.activity.text).toMatch(/synced from 1 team or workspace: 3 added/);
+    expect(reply.activity.text).toMatch(/never a class team/);
+    expect(await sourceOf(TEAM)).toMatchObject({ confirmedBy: 'coord-r', confirmedAt: expect.any(String) });
+    expect(await auditTrail()).toContainEqual(expect.objectContaining({ actor: 'coord-r', action: 'roster.confirm', target: `teams:${TEAM}`, outcome: 'ok' }));
+    const found = await users();
     expect(connector.rosterReads.filter((read) => read.teamId === TEAM).map((read) => Boolean(read.continuationToken))).toEqual([false, true]);
     expect(found.get('new-1')).toMatchObject({ platform: 'teams', name: 'Nia Newcomer', roles: [] });
     expect(found.get('new-1')!.reference).toMatchObject({ kind: 'teams-roster', tenantId: TENANT, user: { id: '29:new-1', aadObjectId: 'new-1' }, bot: { id: '28:bot' } });
@@ -123,7 +185,7 @@ describe('the bot added to a team', () => {
 
   it('keeps the team on the school, so it can be read again', async () => {
     const sources = (await running.app.store.list<RosterSource>('roster-source', SCHOOL)).map((record) => record.data);
-    expect(sources).toEqual([expect.objectContaining({ id: `teams:${TEAM}`, platform: 'teams', teamId: TEAM, access: { serviceUrl: connector.url, tenantId: TENANT, botId: '28:bot' } })]);
+    expect(sources).toEqual([expect.objectContaining({ id: `teams:${TEAM}`, platform: 'teams', teamId: TEAM, access: { serviceUrl: connector.url, tenantId: TENANT, botId: '28:bot' }, confirmedBy: 'coord-r' })]);
     await eventually('the sync recorded', async () => (await running.app.store.get<RosterSource>({ kind: 'roster-source', school: SCHOOL, id: `teams:${TEAM}` }))?.data.lastSync);
   });
 
@@ -176,6 +238,20 @@ describe('sync staff', () => {
     expect(audit).toContainEqual(expect.objectContaining({ actor: 'coord-r', action: 'roster.sync', outcome: 'ok', detail: expect.stringMatching(/^1 added/) }));
   });
 
+  it('leaves a team not confirmed alone from a personal chat, and says how to confirm it', async () => {
+    const candidate = '19:class-7b@thread.tacv2';
+    connector.rosters.set(candidate, [account('pupil-1', 'Pupil One')]);
+    await running.post('/api/messages', conversationUpdate({ team: candidate, added: [{ id: '28:bot' }] }));
+    await eventually('the candidate recorded', () => sourceOf(candidate));
+    const [reply] = await say('coord-r', 'sync staff');
+    expect(reply!.activity.text).toMatch(/synced from 1 team or workspace/);
+    expect(reply!.activity.text).toMatch(/1 Teams team I am in is not synced.*"@E-safety sync staff" in one of its channels/);
+    expect(connector.rosterReads.filter((read) => read.teamId === candidate)).toEqual([]);
+    expect(await running.app.directory.getUser(SCHOOL, 'pupil-1')).toBeUndefined();
+    // Out of the way of the counts below.
+    await running.post('/api/messages', conversationUpdate({ team: candidate, removed: [{ id: '28:bot' }] }));
+  });
+
   it('writes nothing for members that did not change', async () => {
     const before = new Map([...(await running.app.store.list('user', SCHOOL))].map((r) => [r.id, r.etag]));
     const [reply] = await say('coord-r', 'sync staff');
@@ -220,7 +296,7 @@ describe('members leaving the team', () => {
     const source = await running.app.store.get<RosterSource>({ kind: 'roster-source', school: SCHOOL, id: `teams:${TEAM}` });
     expect(source?.data.removedAt).toBeDefined();
     const [reply] = await say('coord-r', 'sync staff');
-    expect(reply!.activity.text).toMatch(/do not follow any team or workspace/);
+    expect(reply!.activity.text).toMatch(/do not sync any team or workspace/);
   });
 });
 
@@ -238,16 +314,19 @@ describe('bad input', () => {
     expect(connector.rosterReads.length).toBe(readsBefore);
   });
 
-  it.each([403, 500])('answers 200 when the connector refuses the roster (%i), and logs it without names', async (status) => {
+  it.each([403, 500])('answers when the connector refuses the roster (%i), and logs it without names', async (status) => {
     const team = `19:refused-${status}@thread.tacv2`;
     connector.rosters.set(team, [account(`refused-${status}`, 'Alice Example')]);
-    connector.failNext(status, 1, {}, 'members');
     const response = await running.post('/api/messages', conversationUpdate({ team, added: [{ id: '28:bot' }] }));
     expect(response.status).toBe(200);
+    connector.failNext(status, 1, {}, 'members');
+    const reply = await sayInChannel(team, 'coord-r', 'sync staff');
+    expect(reply.activity.text).toMatch(/A Teams team could not be read/);
     const line = await eventually('the failure logged', async () => logs.lines().find((l) => l.msg === 'roster not read' && l.status === status));
     expect(line).toMatchObject({ school: SCHOOL, platform: 'teams', kind: status === 403 ? 'permanent' : 'transient' });
     expect(logs.raw().join('\n')).not.toMatch(/Alice Example/);
     expect(await running.app.directory.getUser(SCHOOL, `refused-${status}`)).toBeUndefined();
+    await running.post('/api/messages', conversationUpdate({ team, removed: [{ id: '28:bot' }] }));
   });
 
   it('skips malformed members in an event and still answers 200', async () => {

@@ -1,7 +1,8 @@
 /**
  * Teams' side of the staff directory: a team's roster read through the connector's members API
- * (GET /v3/conversations/{team id}/pagedmembers, with its continuation token), the install and
- * membership events that start a sync, and the personal chat created on the first proactive message
+ * (GET /v3/conversations/{team id}/pagedmembers, with its continuation token) once a coordinator
+ * confirmed the team as a staff team, the install and membership events that record a team and keep
+ * a confirmed one current, and the personal chat created on the first proactive message
  * to a member who never wrote to the bot (Teams' documented proactive-install pattern:
  * POST /v3/conversations with that one member).
  */
@@ -172,13 +173,16 @@ const entries = (list: unknown[] | undefined) =>
   });
 
 /**
- * Handles a team's install and membership events: follows the team (its reference kept on the
- * school, so "sync staff" can read it again) and schedules a sync job; marks removed members as
- * left. Costs a cached tenant lookup and a write or two; the roster itself is read by the job. Never
- * throws: a failure is logged (ids and names never) and the turn answers 200. Says whether the team
- * is followed after it (undefined: not a team event, or nothing could be stored).
+ * Handles a team's install and membership events. A team is recorded (its reference kept on the
+ * school, so "sync staff" typed in it can confirm and read it) but, until a coordinator confirms it
+ * as a staff team, never read and its joiners never added: it may be a class team of pupils. For a
+ * confirmed team, joiners schedule a sync job and removed members are marked as left. Costs a cached
+ * tenant lookup and a write or two; the roster itself is read by the job. Never throws: a failure is
+ * logged (ids and names never) and the turn answers 200. Says whether the team is recorded after it
+ * (undefined: not a team event, or nothing could be stored) and whether to ask, in the team, for a
+ * coordinator's confirmation (the bot has just joined a team not confirmed).
  */
-export async function handleTeamsRosterEvent(activity: unknown, deps: { roster: Roster; log: Logger }): Promise<{ teamId: string; followed: boolean } | undefined> {
+export async function handleTeamsRosterEvent(activity: unknown, deps: { roster: Roster; log: Logger }): Promise<{ teamId: string; followed: boolean; askToConfirm?: boolean } | undefined> {
   const { roster, log } = deps;
   const parsed = rosterEventSchema.safeParse(activity);
   if (!parsed.success) return undefined;
@@ -201,8 +205,13 @@ export async function handleTeamsRosterEvent(activity: unknown, deps: { roster: 
       log.info({ school }, 'bot removed from a team; its roster is no longer followed');
       return { teamId, followed: false };
     }
-    const isNew = await roster.noteSource(school, { platform: 'teams', teamId, access: { serviceUrl: event.serviceUrl, tenantId, botId } });
-    if (isNew || added.length > 0 || (event.type === 'installationUpdate' && action.startsWith('add'))) await roster.scheduleSync(school, `teams:${teamId}`);
+    const { confirmed } = await roster.recordSource(school, { platform: 'teams', teamId, access: { serviceUrl: event.serviceUrl, tenantId, botId } });
+    if (!confirmed) {
+      log.info({ school }, 'teams roster event from a team not confirmed as a staff team; nobody added');
+      // Teams sends a conversationUpdate (the bot among the members added) and an installationUpdate for one install: one prompt.
+      return { teamId, followed: true, askToConfirm: event.type === 'conversationUpdate' && added.some((m) => m.id === botId) };
+    }
+    if (added.length > 0 || (event.type === 'installationUpdate' && action.startsWith('add'))) await roster.scheduleSync(school, `teams:${teamId}`);
     const left = removed.flatMap((m) => (m.aadObjectId ? [m.aadObjectId] : []));
     if (left.length > 0) await roster.markLeft(school, left);
     return { teamId, followed: true };
@@ -210,6 +219,13 @@ export async function handleTeamsRosterEvent(activity: unknown, deps: { roster: 
     log.warn({ event: event.type, err: { name: (error as Error).name } }, 'teams roster event not handled');
     return undefined;
   }
+}
+
+/** Posted in a team the bot has just joined: a team is read only once a coordinator confirms it there. */
+export function confirmationPrompt(activity: unknown): string {
+  const name = (activity as { recipient?: { name?: unknown } } | undefined)?.recipient?.name;
+  const mention = typeof name === 'string' && name.trim() ? name.trim().slice(0, 100) : 'E-safety';
+  return `Thanks for adding me. If this is a staff team (never a class team with pupils in it), a coordinator can type "@${mention} sync staff" here to add its members to the school's staff directory. Until then I add nobody from this team.`;
 }
 
 /** A personal-scope install: the person's own chat with the bot, as Teams announces it. */
@@ -286,9 +302,9 @@ export function teamsRosterHooks(deps: { roster: Roster; log: Logger }) {
       const school = await roster.schoolFor('teams', tenantId);
       // Not registered yet: looked at again on a later message (the tenant lookup is the directory's, cached).
       if (!school) return;
+      // Recorded as a candidate only: a coordinator's "sync staff" in one of its channels confirms and reads it.
       if (await roster.noteSource(school, { platform: 'teams', teamId, access })) {
-        log.info({ school }, 'a team the bot was already in is now followed');
-        await roster.scheduleSync(school, `teams:${teamId}`);
+        log.info({ school }, 'a team the bot was already in is now recorded, to be confirmed as a staff team');
       }
       remember(teamId);
     } catch (error) {
@@ -297,14 +313,18 @@ export function teamsRosterHooks(deps: { roster: Roster; log: Logger }) {
   }
 
   return {
-    /** conversationUpdate and installationUpdate: a team's membership, or a personal install. */
-    async event(activity: unknown): Promise<void> {
+    /**
+     * conversationUpdate and installationUpdate: a team's membership, or a personal install. True
+     * when the bot has just joined a team not confirmed as a staff team (the adapter posts confirmationPrompt there).
+     */
+    async event(activity: unknown): Promise<boolean> {
       const team = await handleTeamsRosterEvent(activity, deps);
       if (team?.followed) remember(team.teamId);
       else if (team) followed.delete(team.teamId);
       else await handleTeamsPersonalInstall(activity, deps);
+      return team?.askToConfirm === true;
     },
-    /** A message (after its turn): a channel message from a team not followed yet follows it and schedules its sync. Never throws. */
+    /** A message (after its turn): a channel message from a team not recorded yet records it as a candidate. Never throws. */
     messageSeen(activity: unknown): Promise<void> {
       const a = activity as { conversation?: { conversationType?: unknown }; channelData?: { team?: { id?: unknown } } } | undefined;
       const teamId = a?.channelData?.team?.id;

@@ -25,7 +25,7 @@ import { classifyDeliveryFailure } from '../../delivery/classify.ts';
 import { deliverReplies } from '../../delivery/message-refs.ts';
 import { renderAdaptiveCard } from './adaptive-card.ts';
 import type { Roster } from '../../bot/roster.ts';
-import { creatingPersonalChats, isPersonalInstallWelcome, readTeamRoster, teamsRosterHooks } from './roster.ts';
+import { confirmationPrompt, creatingPersonalChats, isPersonalInstallWelcome, readTeamRoster, teamsRosterHooks } from './roster.ts';
 import { teamsSurface } from './messages.ts';
 
 /** The fields a turn needs; anything else in an Activity passes through untouched. */
@@ -198,7 +198,9 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
     }
     // Installs and membership changes keep the staff directory current (src/adapters/teams/roster.ts).
     if (context.activity.type === ActivityTypes.ConversationUpdate || context.activity.type === ActivityTypes.InstallationUpdate) {
-      await rosterHooks?.event(context.activity);
+      const askToConfirm = await rosterHooks?.event(context.activity);
+      // Into the team's conversation, as the reply to its install event; a refusal there loses only the hint.
+      if (askToConfirm) await context.sendActivity(confirmationPrompt(context.activity)).catch(() => undefined);
       // A personal install is welcomed with the help, as an empty message would be (Teams expects a welcome there).
       if (isPersonalInstallWelcome(context.activity)) await answer(context);
       return;

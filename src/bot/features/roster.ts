@@ -1,7 +1,8 @@
 /**
  * "sync staff": a coordinator re-reads the rosters of the school's teams and workspaces now, rather
- * than waiting for the next membership change, and sees what changed. Audited like other
- * coordinator actions (refusals too).
+ * than waiting for the next membership change, and sees what changed. Typed in a Teams team's
+ * channel, it also confirms that team as a staff team: the only way a team's members become staff
+ * (a class team would make pupils staff). Audited like other coordinator actions (refusals too).
  */
 import type { AuditLog } from '../audit.ts';
 import { text } from '../reply.ts';
@@ -26,13 +27,25 @@ export function rosterRoutes(deps: { roster: Roster; audit: AuditLog }): Route[]
         if (turn.inbound.platform === 'slack' && turn.inbound.tenantId) {
           await roster.noteSource(turn.school.id, { platform: 'slack', teamId: turn.inbound.tenantId, access: {} });
         }
-        // In a Teams team's channel, that team is read too, even one the bot joined before the school was registered.
-        if (turn.inbound.platform === 'teams' && turn.inbound.team) {
-          await roster.noteSource(turn.school.id, { platform: 'teams', teamId: turn.inbound.team.id, access: turn.inbound.team.access });
+        // In a Teams team's channel, the coordinator confirms that team as a staff team (even one the bot joined before the school was registered), and it is read too.
+        const inTeam = turn.inbound.platform === 'teams' ? turn.inbound.team : undefined;
+        if (inTeam) {
+          await roster.noteSource(turn.school.id, { platform: 'teams', teamId: inTeam.id, access: inTeam.access });
+          const sourceId = `teams:${inTeam.id}`;
+          if (await roster.confirmSource(turn.school.id, sourceId, turn.user.id)) {
+            await audit.record(turn.school.id, { actor: turn.user.id, action: 'roster.confirm', target: sourceId, outcome: 'ok', detail: 'Teams team confirmed as a staff team' });
+          }
         }
         const results = await roster.syncSchool(turn.school.id);
+        const candidates = inTeam ? [] : await roster.candidates(turn.school.id);
+        const howToConfirm = candidates.length > 0
+          ? [`${plural(candidates.length, 'Teams team')} I am in ${candidates.length === 1 ? 'is' : 'are'} not synced: no coordinator has confirmed ${candidates.length === 1 ? 'it' : 'them'} as a staff team. To confirm one, type "@E-safety sync staff" in one of its channels (staff teams only, never a class team).`]
+          : [];
         if (results.length === 0) {
-          return [text('I do not follow any team or workspace of this school yet, so there is no roster to read. In Teams, add me to your staff team (I read its members when I join); in Slack, type "sync staff" in my direct messages.')];
+          return [text([
+            'I do not sync any team or workspace of this school yet, so there is no roster to read. In Teams, add me to your staff team and type "@E-safety sync staff" in one of its channels; in Slack, type "sync staff" in my direct messages.',
+            ...howToConfirm,
+          ].join('\n'))];
         }
         const totals: SyncCounts = { added: 0, updated: 0, unchanged: 0, skipped: 0 };
         for (const { counts } of results) for (const key of Object.keys(totals) as Array<keyof SyncCounts>) totals[key] += counts?.[key] ?? 0;
@@ -49,6 +62,7 @@ export function rosterRoutes(deps: { roster: Roster; audit: AuditLog }): Route[]
           read > 0 ? `Staff directory synced from ${plural(read, 'team or workspace', 'teams or workspaces')}: ${summary}.` : 'Nothing was synced.',
           ...(totals.skipped > 0 ? [`${plural(totals.skipped, 'entry', 'entries')} skipped (bots and accounts I cannot message).`] : []),
           ...failures.map((result) => `${result.source.platform === 'teams' ? 'A Teams team' : 'A Slack workspace'} could not be read: ${result.failure}.`),
+          ...(inTeam ? ['Reminder: sync only staff teams, never a class team: everyone in a synced team is sent staff alerts and policies.'] : howToConfirm),
         ];
         return [text(lines.join('\n'))];
       },
