@@ -91,6 +91,7 @@ const environmentSchema = z.object({
   PLAYGROUND_ENABLED: booleanFlag(undefined),
   PLAYGROUND_PUBLIC: booleanFlag(false),
   QUESTION_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
+  OUTBOX_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   APPLICATIONINSIGHTS_CONNECTION_STRING: z
     .string()
     .optional()
@@ -189,6 +190,8 @@ export interface Settings {
   };
   /** Days questions and coordinator escalations are kept before the nightly sweep deletes them. */
   questionLogRetentionDays: number;
+  /** Days a finished broadcast keeps its messages and recipients before the nightly sweep removes them (counts stay). */
+  outboxRetentionDays: number;
   /** Application Insights, when its connection string is set: the bot's own events go there. */
   appInsights?: AppInsightsTarget;
 }
@@ -279,6 +282,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     linkSigningSecret: e.LINK_SIGNING_SECRET,
     incidents: { escalateAfterMinutes: e.INCIDENT_ESCALATE_MINUTES, retentionOverrides: e.INCIDENT_RETENTION_DAYS },
     questionLogRetentionDays: e.QUESTION_LOG_RETENTION_DAYS,
+    outboxRetentionDays: e.OUTBOX_RETENTION_DAYS,
     appInsights: e.APPLICATIONINSIGHTS_CONNECTION_STRING,
   };
 }

@@ -283,7 +283,7 @@ function mountReadRoute(server: import('restify').Server, core: CoreParts): void
 
 /**
  * The school's recurring work, as durable jobs: policy review reminders on school-day mornings and
- * the nightly retention sweeps (incidents, then the question log). `ensure` is idempotent, so every start-up may call it.
+ * the nightly retention sweeps (incidents, the question log, then finished broadcasts in the outbox). `ensure` is idempotent, so every start-up may call it.
  */
 async function scheduleRecurringWork(core: CoreParts): Promise<void> {
   const timeZone = async (school: string) => (await core.directory.getSchool(school))?.timeZone ?? 'Europe/London';
@@ -295,27 +295,17 @@ async function scheduleRecurringWork(core: CoreParts): Promise<void> {
       if (school) await sendReviewReminders({ store: core.store, library: core.library, directory: core.directory, queue: core.outbox }, school, new Date());
     },
   });
-  const retention = recurring(core.jobs, {
-    kind: 'incidents.retention',
-    pattern: '0 2 * * *',
-    workingHours: false,
-    timeZone,
-    handler: async (job) => {
-      await core.incidents.applyRetention(job.school, { ...defaultRetention, ...core.settings.incidents.retentionOverrides }, new Date());
-    },
-  });
-  const questionRetention = recurring(core.jobs, {
-    kind: 'questions.retention',
-    pattern: '30 2 * * *',
-    workingHours: false,
-    timeZone,
-    handler: async (job) => {
-      await core.personalData.applyQuestionLogRetention(job.school, core.settings.questionLogRetentionDays, new Date());
-    },
-  });
+  const DAY_MS = 24 * 60 * 60 * 1000;
+  // Nightly, outside working hours, one after the other: each removes what is past its retention.
+  const sweeps = ([
+    ['incidents.retention', '0 2 * * *', (school) => core.incidents.applyRetention(school, { ...defaultRetention, ...core.settings.incidents.retentionOverrides }, new Date())],
+    ['questions.retention', '30 2 * * *', (school) => core.personalData.applyQuestionLogRetention(school, core.settings.questionLogRetentionDays, new Date())],
+    ['outbox.retention', '45 2 * * *', (school) => core.outbox.purgeFinished(school, new Date(Date.now() - core.settings.outboxRetentionDays * DAY_MS))],
+  ] as const satisfies ReadonlyArray<readonly [string, string, (school: string) => Promise<unknown>]>).map(([kind, pattern, sweep]) =>
+    recurring(core.jobs, { kind, pattern, workingHours: false, timeZone, handler: async (job) => void (await sweep(job.school)) }),
+  );
   for (const school of await core.directory.listSchools()) {
     await reviews.ensure(school.id);
-    await retention.ensure(school.id);
-    await questionRetention.ensure(school.id);
+    for (const sweep of sweeps) await sweep.ensure(school.id);
   }
 }

@@ -177,6 +177,8 @@ describe('telemetry and retention settings', () => {
   it('keeps the question log for a year by default', () => {
     expect(loadSettings({}).questionLogRetentionDays).toBe(365);
     expect(loadSettings({ QUESTION_LOG_RETENTION_DAYS: '400' }).questionLogRetentionDays).toBe(400);
+    expect(loadSettings({}).outboxRetentionDays).toBe(30);
+    expect(loadSettings({ OUTBOX_RETENTION_DAYS: '7' }).outboxRetentionDays).toBe(7);
     expect(problems({ QUESTION_LOG_RETENTION_DAYS: '0' })[0]).toMatch(/^QUESTION_LOG_RETENTION_DAYS: /);
   });
 

@@ -218,11 +218,11 @@ describe('from the command line', () => {
 });
 
 describe('the nightly job', () => {
-  it('is scheduled for every school by the server, next to the incident retention sweep', async () => {
+  it('is scheduled for every school by the server, next to the incident and outbox retention sweeps', async () => {
     const running = await startApp();
     try {
       const jobs = (await running.app.store.list<{ kind: string }>('job', 'default')).map((r) => r.data.kind);
-      expect(jobs).toEqual(expect.arrayContaining(['incidents.retention', 'questions.retention']));
+      expect(jobs).toEqual(expect.arrayContaining(['incidents.retention', 'questions.retention', 'outbox.retention']));
     } finally {
       await running.stop();
     }

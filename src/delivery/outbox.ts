@@ -450,6 +450,32 @@ export class Outbox implements MessageQueue {
   }
 
   /**
+   * The retention sweep: every broadcast of the school that finished before `before` loses what it
+   * held about people and what was said (its per-recipient items, and the shared message on the
+   * broadcast record); the counts and permanent failures in its chunk summaries stay, so progress
+   * still reads the same. Idempotent: a sweep cut short is finished by the next one.
+   */
+  async purgeFinished(school: string, before: Date): Promise<{ broadcasts: number; items: number }> {
+    let broadcasts = 0;
+    let items = 0;
+    for (const record of await this.#store.list<BroadcastRecord>('outbox-broadcast', school)) {
+      const finishedAt = record.data.completedAt;
+      if (!finishedAt || Date.parse(finishedAt) >= before.getTime()) continue;
+      const deleted = await this.purge(school, record.id);
+      items += deleted;
+      if (record.data.replies !== undefined) {
+        const { replies: _replies, ...kept } = record.data;
+        // By etag: a record changed meanwhile is left for the next sweep.
+        await this.#store.replace(broadcastKey(school, record.id), kept, record.etag).catch((error: unknown) => {
+          if (!isAppError(error, 'precondition_failed')) throw error;
+        });
+      }
+      if (deleted > 0 || record.data.replies !== undefined) broadcasts++;
+    }
+    return { broadcasts, items };
+  }
+
+  /**
    * True when nothing of the school's is waiting or in flight (broadcasts scheduled for later
    * aside): every due item delivered, failed or cancelled. For tests and for draining.
    */

@@ -85,10 +85,15 @@ describe.each(kinds)('the outbox on %s', (name, makeKind, scale) => {
     await waitUntil(async () => !(await store.get({ kind: 'outbox-schools', school: '_global', id: school })), 5000, 'school retired');
     expect((await store.get<{ broadcasts: unknown[] }>({ kind: 'outbox-index', school, id: 'active' }))?.data.broadcasts).toEqual([]);
 
-    // Retention: the items go, the counts stay.
-    expect(await outbox.purge(school, broadcastId)).toBe(total);
+    // Retention: nothing before its time; then the items and the shared message go, the counts stay.
+    expect(await outbox.purgeFinished(school, new Date(Date.now() - 24 * 60 * 60 * 1000))).toEqual({ broadcasts: 0, items: 0 });
+    expect(await store.list('outbox', school, { idPrefix: `${broadcastId}:` })).toHaveLength(total);
+    expect(await outbox.purgeFinished(school, new Date(Date.now() + 1000))).toEqual({ broadcasts: 1, items: total });
     expect(await store.list('outbox', school, { idPrefix: `${broadcastId}:` })).toEqual([]);
+    expect((await store.get<{ replies?: unknown }>({ kind: 'outbox-broadcast', school, id: broadcastId }))?.data.replies).toBeUndefined();
     expect(await outbox.progress(school, broadcastId)).toMatchObject({ total, delivered: total, pending: 0 });
+    // A second sweep finds nothing left to remove.
+    expect(await outbox.purgeFinished(school, new Date(Date.now() + 1000))).toEqual({ broadcasts: 0, items: 0 });
   });
 
   it('records a permanent failure once, with its reason, and never retries it', async () => {
@@ -396,5 +401,8 @@ describe.each(kinds)('the outbox on %s', (name, makeKind, scale) => {
     await expect(outbox.progress(school, 'no-such')).rejects.toMatchObject({ code: 'not_found' });
     const later = await outbox.enqueue(school, messages, { notBefore: new Date(Date.now() + 60_000) });
     await expect(outbox.purge(school, later.broadcastId)).rejects.toMatchObject({ code: 'conflict' });
+    // The retention sweep leaves a broadcast that has not finished alone, however old the cut-off.
+    await outbox.purgeFinished(school, new Date(Date.now() + 365 * 24 * 60 * 60 * 1000));
+    expect(await store.list('outbox', school, { idPrefix: `${later.broadcastId}:` })).toHaveLength(2);
   });
 });
