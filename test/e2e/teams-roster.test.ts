@@ -245,7 +245,7 @@ describe('sync staff', () => {
     await eventually('the candidate recorded', () => sourceOf(candidate));
     const [reply] = await say('coord-r', 'sync staff');
     expect(reply!.activity.text).toMatch(/synced from 1 team or workspace/);
-    expect(reply!.activity.text).toMatch(/1 Teams team I am in is not synced.*"@E-safety sync staff" in one of its channels/);
+    expect(reply!.activity.text).toMatch(/1 Teams team I am in is not synced.*mention me with "sync staff" in one of its channels/);
     expect(connector.rosterReads.filter((read) => read.teamId === candidate)).toEqual([]);
     expect(await running.app.directory.getUser(SCHOOL, 'pupil-1')).toBeUndefined();
     // Out of the way of the counts below.

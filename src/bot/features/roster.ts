@@ -39,11 +39,11 @@ export function rosterRoutes(deps: { roster: Roster; audit: AuditLog }): Route[]
         const results = await roster.syncSchool(turn.school.id);
         const candidates = inTeam ? [] : await roster.candidates(turn.school.id);
         const howToConfirm = candidates.length > 0
-          ? [`${plural(candidates.length, 'Teams team')} I am in ${candidates.length === 1 ? 'is' : 'are'} not synced: no coordinator has confirmed ${candidates.length === 1 ? 'it' : 'them'} as a staff team. To confirm one, type "@E-safety sync staff" in one of its channels (staff teams only, never a class team).`]
+          ? [`${plural(candidates.length, 'Teams team')} I am in ${candidates.length === 1 ? 'is' : 'are'} not synced: no coordinator has confirmed ${candidates.length === 1 ? 'it' : 'them'} as a staff team. To confirm one, mention me with "sync staff" in one of its channels (staff teams only, never a class team).`]
           : [];
         if (results.length === 0) {
           return [text([
-            'I do not sync any team or workspace of this school yet, so there is no roster to read. In Teams, add me to your staff team and type "@E-safety sync staff" in one of its channels; in Slack, type "sync staff" in my direct messages.',
+            'I do not sync any team or workspace of this school yet, so there is no roster to read. In Teams, add me to your staff team and mention me with "sync staff" in one of its channels; in Slack, type "sync staff" in my direct messages.',
             ...howToConfirm,
           ].join('\n'))];
         }
