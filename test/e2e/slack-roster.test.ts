@@ -12,6 +12,7 @@ import type { UserRecord } from '../../src/bot/directory.ts';
 import { DeliveryError } from '../../src/delivery/types.ts';
 import { startApp, type RunningApp } from '../helpers/app.ts';
 import { blocksText, slackRequests, startFakeSlack, type FakeSlack, type SlackRequests } from '../helpers/fake-slack.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const TEAM = 'T0ROSTER';
 const SCHOOL = 'slack-roster';
@@ -24,15 +25,6 @@ const person = (id: string, realName: string, extra: Record<string, unknown> = {
 
 async function users(): Promise<Map<string, UserRecord>> {
   return new Map((await running.app.directory.listUsers(SCHOOL)).map((user) => [user.id, user]));
-}
-
-async function eventually<T>(what: string, check: () => Promise<T | undefined | false>): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await check();
-    if (value) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`never happened: ${what}`);
 }
 
 beforeAll(async () => {

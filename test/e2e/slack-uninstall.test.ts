@@ -12,20 +12,12 @@ import type { UserRecord } from '../../src/bot/directory.ts';
 import { syncJobId, type RosterSource } from '../../src/bot/roster.ts';
 import { startApp, type RunningApp } from '../helpers/app.ts';
 import { slackRequests, startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const signingSecret = randomBytes(16).toString('hex');
 let slack: FakeSlack;
 
 const person = (id: string, realName: string) => ({ id, name: realName.toLowerCase().replace(/\s/g, '.'), real_name: realName, deleted: false, is_bot: false, profile: { real_name: realName } });
-
-async function eventually<T>(what: string, check: () => Promise<T | undefined | false>): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await check();
-    if (value) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`never happened: ${what}`);
-}
 
 const sourceOf = (running: RunningApp, school: string, team: string) => running.app.store.get<RosterSource>({ kind: 'roster-source', school, id: `slack:${team}` });
 

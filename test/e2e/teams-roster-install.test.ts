@@ -15,6 +15,7 @@ import { startApp, type RunningApp } from '../helpers/app.ts';
 import { cardOf, cardText, messageActivity } from '../helpers/activities.ts';
 import { startFakeConnector, type FakeConnector } from '../helpers/fake-connector.ts';
 import { memoryLog, type MemoryLog } from '../helpers/memory-log.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const SCHOOL = 'install-school';
 const TENANT = 'tenant-install';
@@ -59,15 +60,6 @@ const helpCards = (id: string) => inConversation(id).filter((a) => /Ask me anyth
 
 async function users(school = SCHOOL): Promise<Map<string, UserRecord>> {
   return new Map((await running.app.directory.listUsers(school)).map((user) => [user.id, user]));
-}
-
-async function eventually<T>(what: string, check: () => Promise<T | undefined | false>): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await check();
-    if (value) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`never happened: ${what}`);
 }
 
 beforeAll(async () => {

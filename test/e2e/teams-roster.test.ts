@@ -13,6 +13,7 @@ import { startApp, type RunningApp } from '../helpers/app.ts';
 import { cardOf, cardText, messageActivity } from '../helpers/activities.ts';
 import { startFakeConnector, type FakeConnector } from '../helpers/fake-connector.ts';
 import { memoryLog, type MemoryLog } from '../helpers/memory-log.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const SCHOOL = 'roster-school';
 const TENANT = 'tenant-roster';
@@ -71,16 +72,6 @@ const sourceOf = async (team: string) => (await running.app.store.get<RosterSour
 
 async function users(): Promise<Map<string, UserRecord>> {
   return new Map((await running.app.directory.listUsers(SCHOOL)).map((user) => [user.id, user]));
-}
-
-/** Polls the store (the sync runs as a job after the 200) until `check` holds. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined | false>): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await check();
-    if (value) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`never happened: ${what}`);
 }
 
 async function cardsIn(conversationId: string, pattern: RegExp, count: number) {
