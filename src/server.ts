@@ -31,6 +31,32 @@ function sendError(res: Response, error: AppError): void {
   res.json({ error: { code: error.code, message: error.message } });
 }
 
+/** Health probes: never throttled (a load balancer's probes must not be refused). */
+const PROBE_PATHS = new Set(['/healthz', '/readyz']);
+/**
+ * Where the platforms post: every request is authenticated (Bot Framework's JWT, Slack's signature)
+ * and comes from a few platform addresses (behind App Service's front end, from the same one), so
+ * a per-address limit sized for one person would throttle the whole school. They get this many
+ * times the limit: still a guard against a flood, never a cap on a busy morning.
+ */
+const PLATFORM_PATHS = new Set(['/api/messages', '/slack/events']);
+export const PLATFORM_RATE_FACTOR = 20;
+
+/** Token buckets per client address: `perMinute` a minute with bursts of five seconds' worth. */
+function rateLimits(perMinute: number): restify.RequestHandler {
+  const bucket = (limit: number) => {
+    const perSecond = Math.max(1, Math.ceil(limit / 60));
+    return restify.plugins.throttle({ burst: perSecond * 5, rate: perSecond, ip: true });
+  };
+  const people = bucket(perMinute);
+  const platforms = bucket(perMinute * PLATFORM_RATE_FACTOR);
+  return (req, res, next) => {
+    const path = req.path();
+    if (PROBE_PATHS.has(path)) return next();
+    return (PLATFORM_PATHS.has(path) ? platforms : people)(req, res, next);
+  };
+}
+
 export function createServer(options: ServerOptions): Server {
   const { log } = options;
   const server = restify.createServer({ name: 'esafety-bot', handleUncaughtExceptions: false, ignoreTrailingSlash: true });
@@ -38,17 +64,14 @@ export function createServer(options: ServerOptions): Server {
   // restify's own errors (404, 405, body parser failures) come back in our shape too.
   server.on('restifyError', (req: Request, res: Response, err: Error & { statusCode?: number; body?: { code?: string } }, callback: () => void) => {
     const status = err.statusCode ?? 500;
-    const code = status === 413 ? 'payload_too_large' : status === 404 ? 'not_found' : status === 415 ? 'unsupported_media_type' : status < 500 ? 'bad_request' : 'internal';
+    const code = status === 413 ? 'payload_too_large' : status === 404 ? 'not_found' : status === 415 ? 'unsupported_media_type' : status === 429 ? 'rate_limited' : status < 500 ? 'bad_request' : 'internal';
     const message = status === 400 && /json/i.test(err.message) ? `The body is not valid JSON: ${err.message}` : status >= 500 ? 'Internal error' : err.message;
     (err as { toJSON?: () => unknown }).toJSON = () => ({ error: { code, message } });
     if (status >= 500) log.error({ status, name: err.name }, 'request failed');
     callback();
   });
 
-  if (options.rateLimitPerMinute > 0) {
-    const perSecond = Math.max(1, Math.ceil(options.rateLimitPerMinute / 60));
-    server.use(restify.plugins.throttle({ burst: perSecond * 5, rate: perSecond, ip: true }));
-  }
+  if (options.rateLimitPerMinute > 0) server.use(rateLimits(options.rateLimitPerMinute));
 
   server.get('/healthz', (_req, res, next) => {
     res.json({ status: 'ok' });
