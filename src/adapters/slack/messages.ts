@@ -12,6 +12,11 @@ export interface SlackMessageRef {
   ts: string;
 }
 
+/** Posts one message in a channel, never unfurling links (a policy link is not a preview). The one place the bot calls chat.postMessage. */
+export function postSlackMessage(client: webApi.WebClient, token: string | undefined, channel: string, message: SlackMessage) {
+  return client.chat.postMessage({ token, channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false });
+}
+
 /** chat.update's answers when the message is no longer there to update: post a new one instead. */
 const GONE = new Set(['message_not_found', 'cant_update_message', 'edit_window_closed']);
 
@@ -32,7 +37,7 @@ export function slackSurface(options: {
     post: options.post,
     postUpdatable: async (reply) => {
       const message = await options.render(reply);
-      const posted = await client.chat.postMessage({ token, channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false });
+      const posted = await postSlackMessage(client, token, channel, message);
       return typeof posted.ts === 'string' ? { channel: typeof posted.channel === 'string' ? posted.channel : channel, ts: posted.ts } : undefined;
     },
     update: async (ref, reply) => {

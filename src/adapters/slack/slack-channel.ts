@@ -54,7 +54,7 @@ import { SlackForms } from './forms.ts';
 import { createHome, isHomeView, type HomeSections } from './home.ts';
 import type { Roster } from '../../bot/roster.ts';
 import { readSlackUsers, slackRosterHooks } from './roster.ts';
-import { slackSurface } from './messages.ts';
+import { postSlackMessage, slackSurface } from './messages.ts';
 import { StoreInstallationStore } from './installation-store.ts';
 import { answerForView, fromSlackText, normaliseViewState, parseButtonValue, parseMetadata, parseOpenFormValue, submissionFrom } from './interaction.ts';
 
@@ -436,7 +436,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
 
   const viaDm = (scope: Scope) => async (message: SlackMessage) => {
     const channel = await openDm(scope);
-    return scope.client.chat.postMessage({ token: scope.token, channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false });
+    return postSlackMessage(scope.client, scope.token, channel, message);
   };
 
   /** Runs work after the acknowledgement; a failure is logged and, where possible, the person told. */
@@ -499,7 +499,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
     const channel = str(event.channel);
     const scope = userId && channel ? scopeOf(context, client, userId) : undefined;
     if (!scope || !channel) return;
-    const post = (m: SlackMessage) => client.chat.postMessage({ token: scope.token, channel, text: m.text, blocks: m.blocks, unfurl_links: false, unfurl_media: false });
+    const post = (m: SlackMessage) => postSlackMessage(client, scope.token, channel, m);
     await safely('message', (m) => post(renderTextMessage(m)), async () => {
       const conversation: Conversation = { id: channel, kind: 'personal' };
       const attachmentCount = fileShare ? Math.max(1, Array.isArray(event.files) ? event.files.length : 1) : 0;
@@ -855,7 +855,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
         const messages: SlackMessage[] = [];
         for (const reply of some) messages.push(await render(reply));
         for (const message of packMessages(messages)) {
-          await apiClient.chat.postMessage({ token, channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false });
+          await postSlackMessage(apiClient, token, channel, message);
         }
       };
       await deliverReplies(slackSurface({ client: apiClient, token, channel, post, render }), replies, updates);
