@@ -149,9 +149,13 @@ export async function main(argv: string[]): Promise<number> {
           }
         }
         const log = createLogger({ level: 'warn', destination: 'stderr' });
-        return await withCore(log, async ({ directory }) => {
+        return await withCore(log, async (core) => {
+          const { directory } = core;
           if (sub === 'add') {
             const school = await directory.upsertSchool({ id: required(values, 'id'), name: required(values, 'name'), teamsTenant: values['teams-tenant'], slackTeam: values['slack-team'], timeZone: values['time-zone'], contacts });
+            // Its reminders and retention sweeps, run by the server's job runner without a restart.
+            const { recurringWork } = await import('./main.ts');
+            await recurringWork(core)(school.id);
             out(JSON.stringify(school));
             return 0;
           }

@@ -238,7 +238,8 @@ export async function createApp(settings: Settings, log: Logger, options: { stor
     next();
   });
 
-  await scheduleRecurringWork(core);
+  const ensureRecurring = recurringWork(core);
+  for (const school of await core.directory.listSchools()) await ensureRecurring(school.id);
   // Every server process sends the outbox and runs due jobs (leases keep instances from doing the
   // same item twice); the first look for work is done before the app is handed out.
   await Promise.all([core.outbox.start(), core.jobs.start()]);
@@ -283,9 +284,12 @@ function mountReadRoute(server: import('restify').Server, core: CoreParts): void
 
 /**
  * The school's recurring work, as durable jobs: policy review reminders on school-day mornings and
- * the nightly retention sweeps (incidents, the question log, then finished broadcasts in the outbox). `ensure` is idempotent, so every start-up may call it.
+ * the nightly retention sweeps (incidents, the question log, then finished broadcasts in the
+ * outbox). Registers the handlers on core.jobs and returns `ensure(school)`, idempotent: the server
+ * calls it for every school at start-up, `schools add` for the school it registers (so a school
+ * added while the server runs gets its reminders and sweeps without a restart).
  */
-async function scheduleRecurringWork(core: CoreParts): Promise<void> {
+export function recurringWork(core: CoreParts): (school: string) => Promise<void> {
   const timeZone = async (school: string) => (await core.directory.getSchool(school))?.timeZone ?? 'Europe/London';
   const reviews = recurring(core.jobs, {
     kind: 'reviews.remind',
@@ -304,8 +308,8 @@ async function scheduleRecurringWork(core: CoreParts): Promise<void> {
   ] as const satisfies ReadonlyArray<readonly [string, string, (school: string) => Promise<unknown>]>).map(([kind, pattern, sweep]) =>
     recurring(core.jobs, { kind, pattern, workingHours: false, timeZone, handler: async (job) => void (await sweep(job.school)) }),
   );
-  for (const school of await core.directory.listSchools()) {
-    await reviews.ensure(school.id);
-    for (const sweep of sweeps) await sweep.ensure(school.id);
-  }
+  return async (school) => {
+    await reviews.ensure(school);
+    for (const sweep of sweeps) await sweep.ensure(school);
+  };
 }

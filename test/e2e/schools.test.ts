@@ -157,3 +157,15 @@ describe('two schools in one deployment', () => {
     expect(users.filter((record) => record.includes('/user/shared-user ')).map((record) => record.split('/')[0]).sort()).toEqual(['school-a', 'school-b']);
   });
 });
+
+describe('a school registered while the server runs', () => {
+  it("gets its review reminders and nightly retention sweeps at once, without a restart", async () => {
+    expect((await cli('schools', 'add', '--id', 'school-late', '--name', 'Late School')).code).toBe(0);
+    const jobs = await running.app.store.list<{ kind: string; state: string }>('job', 'school-late');
+    expect(jobs.map((job) => job.data.kind).sort()).toEqual(['incidents.retention', 'outbox.retention', 'questions.retention', 'reviews.remind']);
+    expect(jobs.every((job) => job.data.state === 'pending')).toBe(true);
+    // Registering it again changes nothing (the jobs are there already).
+    expect((await cli('schools', 'add', '--id', 'school-late', '--name', 'Late School')).code).toBe(0);
+    expect(await running.app.store.list('job', 'school-late')).toHaveLength(4);
+  });
+});
