@@ -60,14 +60,8 @@ async function dm(user: string, text: string): Promise<SlackCall> {
   return postTo(dmOf(user), before);
 }
 
-async function responseTo(id: string): Promise<SlackCall> {
-  for (let i = 0; i < 250; i++) {
-    const call = slack.calls.find((c) => c.method === 'response_url' && c.path === `/response/${id}`);
-    if (call) return call;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`no response_url call for ${id}`);
-}
+/** The POST to response URL `id`, once it has arrived (the fake's own wait). */
+const responseTo = (id: string) => slack.responseTo(id);
 
 const buttonsOf = (blocks: Json[]): Json[] => blocks.filter((b) => b.type === 'actions').flatMap((b) => b.elements);
 const button = (blocks: Json[], title: string, nth = 0): Json => {

@@ -31,14 +31,8 @@ async function importPolicies(running: RunningApp, school: string): Promise<void
   await running.app.library.import(school, loaded.documents, 'test');
 }
 
-async function responseTo(id: string) {
-  for (let i = 0; i < 100; i++) {
-    const call = slack.calls.find((c) => c.method === 'response_url' && c.path === `/response/${id}`);
-    if (call) return call;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`no response_url call for ${id}`);
-}
+/** The POST to response URL `id`, once it has arrived (the fake's own wait). */
+const responseTo = (id: string) => slack.responseTo(id);
 
 describe('without a bot token', () => {
   let running: RunningApp;

@@ -108,15 +108,8 @@ async function postTo(channel: string, since: number, timeoutMs = 15_000): Promi
   }
 }
 
-/** Waits for the response_url call with this id. */
-async function responseTo(id: string): Promise<SlackCall> {
-  for (let i = 0; i < 100; i++) {
-    const call = slack.calls.find((c) => c.method === 'response_url' && c.path === `/response/${id}`);
-    if (call) return call;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`no response_url call for ${id}`);
-}
+/** The POST to response URL `id`, once it has arrived (the fake's own wait). */
+const responseTo = (id: string) => slack.responseTo(id);
 
 const questions = async () => (await running.app.store.list<QuestionRecord>('question', SCHOOL)).map((r) => r.data);
 const escalations = async () => (await running.app.store.list<EscalationRecord>('escalation', SCHOOL)).map((r) => r.data);

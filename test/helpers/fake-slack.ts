@@ -43,6 +43,8 @@ export interface FakeSlack {
   calls: SlackCall[];
   /** Resolves once at least `count` calls of `method` have arrived. */
   waitFor(method: string, count?: number, timeoutMs?: number): Promise<SlackCall[]>;
+  /** Resolves with the POST to the response URL `responseUrl(id)` once it has arrived. */
+  responseTo(id: string, timeoutMs?: number): Promise<SlackCall>;
   /** Calls of one method so far. */
   callsOf(method: string): SlackCall[];
   /** A response_url on this server (`/response/<id>`). */
@@ -359,6 +361,19 @@ export async function startFakeSlack(): Promise<FakeSlack> {
           if (matching().length >= count) {
             clearTimeout(deadline);
             resolve(matching());
+          } else waiters.push(check);
+        };
+        check();
+      }),
+    responseTo: (id: string, timeoutMs = 5000) =>
+      new Promise<SlackCall>((resolve, reject) => {
+        const find = () => calls.find((call) => call.method === 'response_url' && call.path === `/response/${id}`);
+        const deadline = setTimeout(() => reject(new Error(`no response_url call for ${id}`)), timeoutMs);
+        const check = () => {
+          const call = find();
+          if (call) {
+            clearTimeout(deadline);
+            resolve(call);
           } else waiters.push(check);
         };
         check();
