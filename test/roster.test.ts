@@ -6,7 +6,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Directory } from '../src/bot/directory.ts';
-import { Roster, type RosterMember } from '../src/bot/roster.ts';
+import { Roster, syncJobId, type RosterMember } from '../src/bot/roster.ts';
+import { DeliveryError, type JobScheduler } from '../src/delivery/types.ts';
 import { silentLogger } from '../src/logger.ts';
 import { countOperations } from '../src/store/counting-store.ts';
 import { createSqliteStore } from '../src/store/sqlite/sqlite-store.ts';
@@ -128,6 +129,22 @@ describe('following a team or workspace', () => {
     expect((await roster.syncSchool(SCHOOL)).map((result) => result.source.id)).toEqual(['slack:T0UNIT']);
     expect(reads).toEqual(['slack:T0UNIT']);
     expect(await directory.getUser(SCHOOL, 'pupil')).toBeUndefined();
+  });
+
+  it('schedules a sync job for a workspace the platform did not answer during "sync staff", and none for one it refused', async () => {
+    const scheduled: string[] = [];
+    const jobs: JobScheduler = { register: () => {}, schedule: async (job) => void scheduled.push(job.id), cancel: async () => false };
+    const withJobs = new Roster({ directory, store, jobs, log: silentLogger() });
+    let kind: 'transient' | 'permanent' = 'transient';
+    withJobs.register('slack', async () => {
+      throw new DeliveryError(kind, 'no');
+    });
+    await withJobs.noteSource(SCHOOL, { platform: 'slack', teamId: 'T0UNIT', access: {} });
+    expect(await withJobs.syncSchool(SCHOOL)).toMatchObject([{ failure: 'the platform did not answer; it will be tried again' }]);
+    expect(scheduled).toEqual([syncJobId('slack:T0UNIT')]);
+    kind = 'permanent';
+    expect(await withJobs.syncSchool(SCHOOL)).toMatchObject([{ failure: 'the platform refused to list its members' }]);
+    expect(scheduled).toHaveLength(1);
   });
 
   it('remembers a created conversation for a registered workspace only', async () => {

@@ -198,13 +198,19 @@ export class Roster {
     });
   }
 
-  /** Reads every confirmed team or workspace of the school and applies what it finds ("sync staff"); candidates are left alone. */
+  /**
+   * Reads every confirmed team or workspace of the school and applies what it finds ("sync staff");
+   * candidates are left alone. A source the platform did not answer for gets a sync job, so the
+   * reply's "it will be tried again" holds.
+   */
   async syncSchool(school: string): Promise<SourceSyncResult[]> {
     const results: SourceSyncResult[] = [];
     for (const source of await this.sources(school)) {
       if (source.removedAt || !isConfirmed(source) || !this.#readers.has(source.platform)) continue;
       const result = await this.syncSource(school, source.id);
-      if (result) results.push({ source: result.source, counts: result.counts, failure: result.failure });
+      if (!result) continue;
+      if (result.error && result.error.kind !== 'permanent') await this.scheduleSync(school, source.id);
+      results.push({ source: result.source, counts: result.counts, failure: result.failure });
     }
     return results;
   }
@@ -229,7 +235,10 @@ export class Roster {
       const classified = error instanceof DeliveryError ? error : new DeliveryError('transient', `${source.platform}: the roster could not be read`, { cause: error });
       // The kind and status only: a platform's error text may name people or the team.
       this.#log.warn({ school, platform: source.platform, kind: classified.kind, status: classified.status }, 'roster not read');
-      return { source, failure: classified.kind === 'permanent' ? 'the platform refused to list its members' : 'the platform did not answer; it will be tried again', error: classified };
+      const failure = classified.kind === 'permanent'
+        ? 'the platform refused to list its members'
+        : this.#jobs ? 'the platform did not answer; it will be tried again' : 'the platform did not answer; try again later';
+      return { source, failure, error: classified };
     }
     const counts = await this.apply(school, source.platform, read.members);
     counts.skipped += read.skipped;
