@@ -269,6 +269,8 @@ export class Directory {
       if (record && !referenceChanged && !nameChanged) return { user: record.data, roles: effectiveRoles(record.data.roles) };
       const now = new Date().toISOString();
       const user: UserRecord = {
+        // Fields this does not set (a roster's "left" mark) are kept: a roster, not a message, says who left.
+        ...record?.data,
         id: seen.id,
         platform: record?.data.platform ?? seen.platform,
         name: seen.name ?? record?.data.name,

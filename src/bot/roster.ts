@@ -279,19 +279,12 @@ export class Roster {
   }
 
   /**
-   * Someone installed the app for themselves (a personal chat the bot can now message): their record
-   * gets that conversation's reference (created when the bot has not met them), whatever roster
-   * reference it had. Roles, first-seen and "left" are never touched: a team's roster says who left.
+   * Someone installed the app for themselves (a personal chat the bot can now message): recorded as
+   * a message from them would be (Directory.noteUserSeen), so their first message writes nothing.
+   * Roles, first-seen and "left" are kept: a team's roster says who left.
    */
-  async notePersonalConversation(school: string, platform: RosterPlatform, person: { id: string; name?: string; reference: unknown }): Promise<'created' | 'updated' | 'unchanged'> {
-    const json = JSON.stringify(person.reference);
-    return this.#directory.changeUser(school, person.id, (current) => {
-      const now = new Date().toISOString();
-      if (!current) return { id: person.id, platform, ...(person.name ? { name: person.name } : {}), roles: [], reference: person.reference, firstSeen: now, lastSeen: now };
-      const nameChanged = person.name !== undefined && person.name !== current.name;
-      if (JSON.stringify(current.reference) === json && !nameChanged) return undefined;
-      return { ...current, platform, ...(person.name ? { name: person.name } : {}), reference: person.reference, lastSeen: now };
-    });
+  async notePersonalConversation(school: string, platform: RosterPlatform, person: { id: string; name?: string; reference: unknown }): Promise<void> {
+    await this.#directory.noteUserSeen(school, { ...person, platform });
   }
 
   /**

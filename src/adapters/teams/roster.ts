@@ -274,8 +274,8 @@ export async function handleTeamsPersonalInstall(activity: unknown, deps: { rost
     // The same reference a message in this chat gives (the Teams adapter's), so the first message rewrites nothing.
     const { activityId: _activityId, ...reference } = TurnContext.getConversationReference(event as never);
     // The name as a message's turn records it, for the same reason.
-    const outcome = await deps.roster.notePersonalConversation(school, 'teams', { id: event.from.aadObjectId, ...(event.from.name ? { name: event.from.name } : {}), reference });
-    deps.log.info({ school, outcome }, 'personal install recorded');
+    await deps.roster.notePersonalConversation(school, 'teams', { id: event.from.aadObjectId, ...(event.from.name ? { name: event.from.name } : {}), reference });
+    deps.log.info({ school }, 'personal install recorded');
   } catch (error) {
     deps.log.warn({ event: event.type, err: { name: (error as Error).name } }, 'personal install not recorded');
   }
