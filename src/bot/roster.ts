@@ -79,13 +79,15 @@ export interface SourceSyncResult {
 }
 
 /** Whether the source's members may be added as staff: a Slack workspace always, a Teams team once a coordinator confirmed it. */
-export function isConfirmed(source: Pick<RosterSource, 'platform' | 'confirmedAt'>): boolean {
+function isConfirmed(source: Pick<RosterSource, 'platform' | 'confirmedAt'>): boolean {
   return source.platform === 'slack' || source.confirmedAt !== undefined;
 }
 
 /** Fixed wording: the "sync staff" reply and the logs name it. */
-export const NOT_CONFIRMED = 'not confirmed as a staff team';
+const NOT_CONFIRMED = 'not confirmed as a staff team';
 
+/** A source's id: `teams:<team id>` or `slack:<team id>`. */
+export const sourceIdOf = (platform: RosterPlatform, teamId: string) => `${platform}:${teamId}`;
 const sourceKey = (school: string, id: string) => ({ kind: 'roster-source', school, id });
 const SYNC_JOB = 'roster.sync';
 /** The id of a source's pending sync job: one per source, so a burst of events makes one job. */
@@ -128,7 +130,7 @@ export class Roster {
    * a removal, is a candidate): the caller reads or changes its members only when it is.
    */
   async recordSource(school: string, source: Pick<RosterSource, 'platform' | 'teamId' | 'access'>): Promise<{ isNew: boolean; confirmed: boolean }> {
-    const id = `${source.platform}:${source.teamId}`;
+    const id = sourceIdOf(source.platform, source.teamId);
     let isNew = false;
     const stored = await mutate<RosterSource>(this.#store, sourceKey(school, id), (current) => {
       isNew = !current || current.removedAt !== undefined;
@@ -162,7 +164,7 @@ export class Roster {
    * again, and a sync already scheduled for it is cancelled. People it brought stay, with their roles.
    */
   async removeSource(school: string, platform: RosterPlatform, teamId: string): Promise<void> {
-    const id = `${platform}:${teamId}`;
+    const id = sourceIdOf(platform, teamId);
     await mutate<RosterSource>(this.#store, sourceKey(school, id), (current) =>
       current && !current.removedAt ? { ...current, removedAt: new Date().toISOString() } : undefined,
     );

@@ -9,7 +9,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { App, webApi } from '@slack/bolt';
-import type { Roster, RosterMember, RosterSource } from '../../bot/roster.ts';
+import { sourceIdOf, type Roster, type RosterMember, type RosterSource } from '../../bot/roster.ts';
 import type { Logger } from '../../logger.ts';
 import { classifyDeliveryFailure } from '../../delivery/classify.ts';
 import { backoffMs } from '../../delivery/limits.ts';
@@ -97,7 +97,7 @@ export function slackRosterHooks(deps: { roster: Roster; log: Logger }) {
     }
     const isNew = await roster.noteSource(school, { platform: 'slack', teamId, access: enterpriseId ? { enterpriseId } : {} });
     followed.add(teamId);
-    if (isNew || force) await roster.scheduleSync(school, `slack:${teamId}`);
+    if (isNew || force) await roster.scheduleSync(school, sourceIdOf('slack', teamId));
     return school;
   }
 
