@@ -6,7 +6,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Directory } from '../src/bot/directory.ts';
-import { Roster, type RosterMember } from '../src/bot/roster.ts';
+import { Roster, syncJobId, type RosterMember } from '../src/bot/roster.ts';
+import { DeliveryError, type JobScheduler } from '../src/delivery/types.ts';
 import { silentLogger } from '../src/logger.ts';
 import { countOperations } from '../src/store/counting-store.ts';
 import { createSqliteStore } from '../src/store/sqlite/sqlite-store.ts';
@@ -75,9 +76,11 @@ describe('a personal install', () => {
   const chat = (id: string) => ({ channelId: 'msteams', conversation: { id, conversationType: 'personal' }, user: { id: '29:P0A', aadObjectId: 'P0A' } });
 
   it('creates the record with the chat, then writes nothing for the same chat', async () => {
-    expect(await roster.notePersonalConversation(SCHOOL, 'teams', { id: 'P0A', name: 'Pat', reference: chat('a:1') })).toBe('created');
-    expect((await directory.getUser(SCHOOL, 'P0A'))!.data).toMatchObject({ platform: 'teams', name: 'Pat', roles: [], reference: chat('a:1') });
-    expect(await roster.notePersonalConversation(SCHOOL, 'teams', { id: 'P0A', name: 'Pat', reference: chat('a:1') })).toBe('unchanged');
+    await roster.notePersonalConversation(SCHOOL, 'teams', { id: 'P0A', name: 'Pat', reference: chat('a:1') });
+    const created = (await directory.getUser(SCHOOL, 'P0A'))!;
+    expect(created.data).toMatchObject({ platform: 'teams', name: 'Pat', roles: [], reference: chat('a:1') });
+    await roster.notePersonalConversation(SCHOOL, 'teams', { id: 'P0A', name: 'Pat', reference: chat('a:1') });
+    expect((await directory.getUser(SCHOOL, 'P0A'))!.etag).toBe(created.etag);
   });
 
   it('replaces any earlier reference, keeping roles, first-seen and a "left" mark', async () => {
@@ -85,9 +88,17 @@ describe('a personal install', () => {
     await directory.grantRole(SCHOOL, 'P0B', 'governor');
     await roster.markLeft(SCHOOL, ['P0B']);
     const before = (await directory.getUser(SCHOOL, 'P0B'))!.data;
-    expect(await roster.notePersonalConversation(SCHOOL, 'teams', { id: 'P0B', reference: chat('a:2') })).toBe('updated');
+    await roster.notePersonalConversation(SCHOOL, 'teams', { id: 'P0B', reference: chat('a:2') });
     const after = (await directory.getUser(SCHOOL, 'P0B'))!.data;
     expect(after).toMatchObject({ name: 'Bo', roles: ['governor'], firstSeen: before.firstSeen, leftAt: before.leftAt, reference: chat('a:2') });
+  });
+
+  it('keeps a "left" mark when the person messages the bot from a new chat', async () => {
+    await roster.apply(SCHOOL, 'slack', [slackMember('U0L', 'Lee')]);
+    await roster.markLeft(SCHOOL, ['U0L']);
+    const { leftAt } = (await directory.getUser(SCHOOL, 'U0L'))!.data;
+    await directory.noteUserSeen(SCHOOL, { id: 'U0L', platform: 'slack', name: 'Lee', reference: { teamId: 'T0UNIT', userId: 'U0L', channel: 'D0L' } });
+    expect((await directory.getUser(SCHOOL, 'U0L'))!.data).toMatchObject({ leftAt, reference: { channel: 'D0L' } });
   });
 });
 
@@ -128,6 +139,22 @@ describe('following a team or workspace', () => {
     expect((await roster.syncSchool(SCHOOL)).map((result) => result.source.id)).toEqual(['slack:T0UNIT']);
     expect(reads).toEqual(['slack:T0UNIT']);
     expect(await directory.getUser(SCHOOL, 'pupil')).toBeUndefined();
+  });
+
+  it('schedules a sync job for a workspace the platform did not answer during "sync staff", and none for one it refused', async () => {
+    const scheduled: string[] = [];
+    const jobs: JobScheduler = { register: () => {}, schedule: async (job) => void scheduled.push(job.id), cancel: async () => false };
+    const withJobs = new Roster({ directory, store, jobs, log: silentLogger() });
+    let kind: 'transient' | 'permanent' = 'transient';
+    withJobs.register('slack', async () => {
+      throw new DeliveryError(kind, 'no');
+    });
+    await withJobs.noteSource(SCHOOL, { platform: 'slack', teamId: 'T0UNIT', access: {} });
+    expect(await withJobs.syncSchool(SCHOOL)).toMatchObject([{ failure: 'the platform did not answer; it will be tried again' }]);
+    expect(scheduled).toEqual([syncJobId('slack:T0UNIT')]);
+    kind = 'permanent';
+    expect(await withJobs.syncSchool(SCHOOL)).toMatchObject([{ failure: 'the platform refused to list its members' }]);
+    expect(scheduled).toHaveLength(1);
   });
 
   it('remembers a created conversation for a registered workspace only', async () => {

@@ -15,6 +15,7 @@
  */
 import { z } from 'zod';
 import { AppError, isAppError } from '../errors.ts';
+import { isRace } from '../delivery/store-helpers.ts';
 import { Refresher } from '../refresher.ts';
 import { GLOBAL_PARTITION, type Store, type StoredRecord } from '../store/store.ts';
 import { effectiveRoles, roleSchema, type Role } from './roles.ts';
@@ -269,6 +270,8 @@ export class Directory {
       if (record && !referenceChanged && !nameChanged) return { user: record.data, roles: effectiveRoles(record.data.roles) };
       const now = new Date().toISOString();
       const user: UserRecord = {
+        // Fields this does not set (a roster's "left" mark) are kept: a roster, not a message, says who left.
+        ...record?.data,
         id: seen.id,
         platform: record?.data.platform ?? seen.platform,
         name: seen.name ?? record?.data.name,
@@ -323,7 +326,7 @@ export class Directory {
         await this.#saveUser(school, { ...next, id: userId }, record);
         return record ? 'updated' : 'created';
       } catch (error) {
-        if (attempt >= 3 || !(isAppError(error, 'precondition_failed') || isAppError(error, 'conflict') || isAppError(error, 'not_found'))) throw error;
+        if (attempt >= 3 || !isRace(error)) throw error;
         record = await this.#store.get<UserRecord>(userKey(school, userId));
       }
     }

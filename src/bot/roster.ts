@@ -79,13 +79,15 @@ export interface SourceSyncResult {
 }
 
 /** Whether the source's members may be added as staff: a Slack workspace always, a Teams team once a coordinator confirmed it. */
-export function isConfirmed(source: Pick<RosterSource, 'platform' | 'confirmedAt'>): boolean {
+function isConfirmed(source: Pick<RosterSource, 'platform' | 'confirmedAt'>): boolean {
   return source.platform === 'slack' || source.confirmedAt !== undefined;
 }
 
 /** Fixed wording: the "sync staff" reply and the logs name it. */
-export const NOT_CONFIRMED = 'not confirmed as a staff team';
+const NOT_CONFIRMED = 'not confirmed as a staff team';
 
+/** A source's id: `teams:<team id>` or `slack:<team id>`. */
+export const sourceIdOf = (platform: RosterPlatform, teamId: string) => `${platform}:${teamId}`;
 const sourceKey = (school: string, id: string) => ({ kind: 'roster-source', school, id });
 const SYNC_JOB = 'roster.sync';
 /** The id of a source's pending sync job: one per source, so a burst of events makes one job. */
@@ -128,7 +130,7 @@ export class Roster {
    * a removal, is a candidate): the caller reads or changes its members only when it is.
    */
   async recordSource(school: string, source: Pick<RosterSource, 'platform' | 'teamId' | 'access'>): Promise<{ isNew: boolean; confirmed: boolean }> {
-    const id = `${source.platform}:${source.teamId}`;
+    const id = sourceIdOf(source.platform, source.teamId);
     let isNew = false;
     const stored = await mutate<RosterSource>(this.#store, sourceKey(school, id), (current) => {
       isNew = !current || current.removedAt !== undefined;
@@ -162,7 +164,7 @@ export class Roster {
    * again, and a sync already scheduled for it is cancelled. People it brought stay, with their roles.
    */
   async removeSource(school: string, platform: RosterPlatform, teamId: string): Promise<void> {
-    const id = `${platform}:${teamId}`;
+    const id = sourceIdOf(platform, teamId);
     await mutate<RosterSource>(this.#store, sourceKey(school, id), (current) =>
       current && !current.removedAt ? { ...current, removedAt: new Date().toISOString() } : undefined,
     );
@@ -198,13 +200,19 @@ export class Roster {
     });
   }
 
-  /** Reads every confirmed team or workspace of the school and applies what it finds ("sync staff"); candidates are left alone. */
+  /**
+   * Reads every confirmed team or workspace of the school and applies what it finds ("sync staff");
+   * candidates are left alone. A source the platform did not answer for gets a sync job, so the
+   * reply's "it will be tried again" holds.
+   */
   async syncSchool(school: string): Promise<SourceSyncResult[]> {
     const results: SourceSyncResult[] = [];
     for (const source of await this.sources(school)) {
       if (source.removedAt || !isConfirmed(source) || !this.#readers.has(source.platform)) continue;
       const result = await this.syncSource(school, source.id);
-      if (result) results.push({ source: result.source, counts: result.counts, failure: result.failure });
+      if (!result) continue;
+      if (result.error && result.error.kind !== 'permanent') await this.scheduleSync(school, source.id);
+      results.push({ source: result.source, counts: result.counts, failure: result.failure });
     }
     return results;
   }
@@ -229,7 +237,10 @@ export class Roster {
       const classified = error instanceof DeliveryError ? error : new DeliveryError('transient', `${source.platform}: the roster could not be read`, { cause: error });
       // The kind and status only: a platform's error text may name people or the team.
       this.#log.warn({ school, platform: source.platform, kind: classified.kind, status: classified.status }, 'roster not read');
-      return { source, failure: classified.kind === 'permanent' ? 'the platform refused to list its members' : 'the platform did not answer; it will be tried again', error: classified };
+      const failure = classified.kind === 'permanent'
+        ? 'the platform refused to list its members'
+        : this.#jobs ? 'the platform did not answer; it will be tried again' : 'the platform did not answer; try again later';
+      return { source, failure, error: classified };
     }
     const counts = await this.apply(school, source.platform, read.members);
     counts.skipped += read.skipped;
@@ -270,19 +281,12 @@ export class Roster {
   }
 
   /**
-   * Someone installed the app for themselves (a personal chat the bot can now message): their record
-   * gets that conversation's reference (created when the bot has not met them), whatever roster
-   * reference it had. Roles, first-seen and "left" are never touched: a team's roster says who left.
+   * Someone installed the app for themselves (a personal chat the bot can now message): recorded as
+   * a message from them would be (Directory.noteUserSeen), so their first message writes nothing.
+   * Roles, first-seen and "left" are kept: a team's roster says who left.
    */
-  async notePersonalConversation(school: string, platform: RosterPlatform, person: { id: string; name?: string; reference: unknown }): Promise<'created' | 'updated' | 'unchanged'> {
-    const json = JSON.stringify(person.reference);
-    return this.#directory.changeUser(school, person.id, (current) => {
-      const now = new Date().toISOString();
-      if (!current) return { id: person.id, platform, ...(person.name ? { name: person.name } : {}), roles: [], reference: person.reference, firstSeen: now, lastSeen: now };
-      const nameChanged = person.name !== undefined && person.name !== current.name;
-      if (JSON.stringify(current.reference) === json && !nameChanged) return undefined;
-      return { ...current, platform, ...(person.name ? { name: person.name } : {}), reference: person.reference, lastSeen: now };
-    });
+  async notePersonalConversation(school: string, platform: RosterPlatform, person: { id: string; name?: string; reference: unknown }): Promise<void> {
+    await this.#directory.noteUserSeen(school, { ...person, platform });
   }
 
   /**

@@ -305,7 +305,7 @@ describe('bad input', () => {
     expect(connector.rosterReads.length).toBe(readsBefore);
   });
 
-  it.each([403, 500])('answers when the connector refuses the roster (%i), and logs it without names', async (status) => {
+  it.each([403, 500])('answers when the connector refuses the roster (%i), logs it without names, and retries only what may pass later', async (status) => {
     const team = `19:refused-${status}@thread.tacv2`;
     connector.rosters.set(team, [account(`refused-${status}`, 'Alice Example')]);
     const response = await running.post('/api/messages', conversationUpdate({ team, added: [{ id: '28:bot' }] }));
@@ -315,8 +315,15 @@ describe('bad input', () => {
     expect(reply.activity.text).toMatch(/A Teams team could not be read/);
     const line = await eventually('the failure logged', async () => logs.lines().find((l) => l.msg === 'roster not read' && l.status === status));
     expect(line).toMatchObject({ school: SCHOOL, platform: 'teams', kind: status === 403 ? 'permanent' : 'transient' });
+    if (status === 403) {
+      expect(reply.activity.text).toMatch(/refused to list its members/);
+      expect(await running.app.directory.getUser(SCHOOL, `refused-${status}`)).toBeUndefined();
+    } else {
+      // "it will be tried again": a sync job reads the team once the connector answers.
+      expect(reply.activity.text).toMatch(/it will be tried again/);
+      await eventually('the retried sync', () => running.app.directory.getUser(SCHOOL, `refused-${status}`));
+    }
     expect(logs.raw().join('\n')).not.toMatch(/Alice Example/);
-    expect(await running.app.directory.getUser(SCHOOL, `refused-${status}`)).toBeUndefined();
     await running.post('/api/messages', conversationUpdate({ team, removed: [{ id: '28:bot' }] }));
   });
 

@@ -9,9 +9,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { App, webApi } from '@slack/bolt';
-import type { Roster, RosterMember, RosterSource } from '../../bot/roster.ts';
+import { sourceIdOf, type Roster, type RosterMember, type RosterSource } from '../../bot/roster.ts';
 import type { Logger } from '../../logger.ts';
 import { classifyDeliveryFailure } from '../../delivery/classify.ts';
+import { backoffMs } from '../../delivery/limits.ts';
 import type { SlackReference } from './delivery.ts';
 
 type Loose = Record<string, unknown>;
@@ -56,7 +57,7 @@ export async function readSlackUsers(
       const refusal = classifyDeliveryFailure('Slack users.list', error);
       if (refusal.kind !== 'throttled' || waits >= MAX_WAITS) throw refusal;
       waits++;
-      await wait(Math.min(refusal.retryAfterMs ?? 1000 * 2 ** Math.min(waits, 6), MAX_WAIT_MS));
+      await wait(Math.min(refusal.retryAfterMs ?? backoffMs(waits, 1000, 64_000), MAX_WAIT_MS));
       continue; // the same page again
     }
     page++;
@@ -96,7 +97,7 @@ export function slackRosterHooks(deps: { roster: Roster; log: Logger }) {
     }
     const isNew = await roster.noteSource(school, { platform: 'slack', teamId, access: enterpriseId ? { enterpriseId } : {} });
     followed.add(teamId);
-    if (isNew || force) await roster.scheduleSync(school, `slack:${teamId}`);
+    if (isNew || force) await roster.scheduleSync(school, sourceIdOf('slack', teamId));
     return school;
   }
 

@@ -8,7 +8,7 @@
  */
 import { TeamsInfo, TurnContext, type CloudAdapter, type ConversationParameters, type ConversationReference, type TeamsChannelAccount } from 'botbuilder';
 import { z } from 'zod';
-import type { Roster, RosterMember, RosterSource } from '../../bot/roster.ts';
+import { sourceIdOf, type Roster, type RosterMember, type RosterSource } from '../../bot/roster.ts';
 import type { PlatformSender } from '../../bot/notifier.ts';
 import { classifyDeliveryFailure } from '../../delivery/classify.ts';
 import { DeliveryError } from '../../delivery/types.ts';
@@ -26,9 +26,9 @@ export const rosterReferenceSchema = z.object({
   user: z.object({ id: z.string().min(1).max(200), aadObjectId: z.string().min(1).max(100) }),
   bot: z.object({ id: z.string().min(1).max(200) }),
 });
-export type RosterReference = z.infer<typeof rosterReferenceSchema>;
+type RosterReference = z.infer<typeof rosterReferenceSchema>;
 
-export function isRosterReference(reference: unknown): reference is RosterReference {
+function isRosterReference(reference: unknown): reference is RosterReference {
   return typeof reference === 'object' && reference !== null && (reference as { kind?: unknown }).kind === 'teams-roster';
 }
 
@@ -42,7 +42,7 @@ type ConnectorClientHolder = { client?: { pipeline?: { removePolicy(options: { p
  * The connector client retries 429 and 5xx by itself; here the caller decides instead (the sync
  * job's backoff, the outbox's pause), so the client made for this call gets no retry policy.
  */
-export function withoutClientRetries(context: TurnContext): void {
+function withoutClientRetries(context: TurnContext): void {
   const client = context.turnState.get(context.adapter.ConnectorClientKey) as ConnectorClientHolder;
   client?.client?.pipeline?.removePolicy({ phase: 'Retry' });
 }
@@ -55,7 +55,7 @@ const accountSchema = z.looseObject({
 });
 
 /** A roster entry as a directory member, or undefined for one the bot cannot use (no AAD id, anonymous). */
-export function memberFrom(account: unknown, source: Pick<RosterSource, 'access'>): RosterMember | undefined {
+function memberFrom(account: unknown, source: Pick<RosterSource, 'access'>): RosterMember | undefined {
   const parsed = accountSchema.safeParse(account);
   if (!parsed.success || parsed.data.userRole === 'anonymous') return undefined;
   const { id, aadObjectId, name } = parsed.data;
@@ -182,7 +182,7 @@ const entries = (list: unknown[] | undefined) =>
  * (undefined: not a team event, or nothing could be stored) and whether to ask, in the team, for a
  * coordinator's confirmation (the bot has just joined a team not confirmed).
  */
-export async function handleTeamsRosterEvent(activity: unknown, deps: { roster: Roster; log: Logger }): Promise<{ teamId: string; followed: boolean; askToConfirm?: boolean } | undefined> {
+async function handleTeamsRosterEvent(activity: unknown, deps: { roster: Roster; log: Logger }): Promise<{ teamId: string; followed: boolean; askToConfirm?: boolean } | undefined> {
   const { roster, log } = deps;
   const parsed = rosterEventSchema.safeParse(activity);
   if (!parsed.success) return undefined;
@@ -211,7 +211,7 @@ export async function handleTeamsRosterEvent(activity: unknown, deps: { roster: 
       // Teams sends a conversationUpdate (the bot among the members added) and an installationUpdate for one install: one prompt.
       return { teamId, followed: true, askToConfirm: event.type === 'conversationUpdate' && added.some((m) => m.id === botId) };
     }
-    if (added.length > 0 || (event.type === 'installationUpdate' && action.startsWith('add'))) await roster.scheduleSync(school, `teams:${teamId}`);
+    if (added.length > 0 || (event.type === 'installationUpdate' && action.startsWith('add'))) await roster.scheduleSync(school, sourceIdOf('teams', teamId));
     const left = removed.flatMap((m) => (m.aadObjectId ? [m.aadObjectId] : []));
     if (left.length > 0) await roster.markLeft(school, left);
     return { teamId, followed: true };
@@ -256,7 +256,7 @@ export function isPersonalInstallWelcome(activity: unknown): boolean {
  * their tenant's school: proactive messages then reach them without creating a chat. Either event of
  * the install does it (the second writes nothing). A tenant that is not registered stores nothing.
  */
-export async function handleTeamsPersonalInstall(activity: unknown, deps: { roster: Roster; log: Logger }): Promise<void> {
+async function handleTeamsPersonalInstall(activity: unknown, deps: { roster: Roster; log: Logger }): Promise<void> {
   const parsed = personalInstallSchema.safeParse(activity);
   if (!parsed.success) return;
   const event = parsed.data;
@@ -274,8 +274,8 @@ export async function handleTeamsPersonalInstall(activity: unknown, deps: { rost
     // The same reference a message in this chat gives (the Teams adapter's), so the first message rewrites nothing.
     const { activityId: _activityId, ...reference } = TurnContext.getConversationReference(event as never);
     // The name as a message's turn records it, for the same reason.
-    const outcome = await deps.roster.notePersonalConversation(school, 'teams', { id: event.from.aadObjectId, ...(event.from.name ? { name: event.from.name } : {}), reference });
-    deps.log.info({ school, outcome }, 'personal install recorded');
+    await deps.roster.notePersonalConversation(school, 'teams', { id: event.from.aadObjectId, ...(event.from.name ? { name: event.from.name } : {}), reference });
+    deps.log.info({ school }, 'personal install recorded');
   } catch (error) {
     deps.log.warn({ event: event.type, err: { name: (error as Error).name } }, 'personal install not recorded');
   }

@@ -7,7 +7,7 @@
 import type { AuditLog } from '../audit.ts';
 import { text } from '../reply.ts';
 import { hasPermission, requirePermission } from '../roles.ts';
-import type { Roster, SyncCounts } from '../roster.ts';
+import { sourceIdOf, type Roster, type SyncCounts } from '../roster.ts';
 import type { Route } from '../router.ts';
 
 const plural = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
@@ -31,7 +31,7 @@ export function rosterRoutes(deps: { roster: Roster; audit: AuditLog }): Route[]
         const inTeam = turn.inbound.platform === 'teams' ? turn.inbound.team : undefined;
         if (inTeam) {
           await roster.noteSource(turn.school.id, { platform: 'teams', teamId: inTeam.id, access: inTeam.access });
-          const sourceId = `teams:${inTeam.id}`;
+          const sourceId = sourceIdOf('teams', inTeam.id);
           if (await roster.confirmSource(turn.school.id, sourceId, turn.user.id)) {
             await audit.record(turn.school.id, { actor: turn.user.id, action: 'roster.confirm', target: sourceId, outcome: 'ok', detail: 'Teams team confirmed as a staff team' });
           }
