@@ -20,7 +20,7 @@ import { effectiveRoles, hasPermission, requirePermission, type Permission } fro
 import type { Route } from '../router.ts';
 import type { Turn } from '../turn.ts';
 import type { AcknowledgementService } from './acknowledgements/service.ts';
-import type { AlertRecord } from './acknowledgements/routes.ts';
+import { alertKey, type AlertRecord } from './acknowledgements/routes.ts';
 
 export interface ProgressOptions {
   /** How often a watched progress card is re-rendered (and sent when it changed). */
@@ -83,7 +83,7 @@ export class LiveProgress {
 
   async #renderAlert(school: string, alertId: string): Promise<Rendered | undefined> {
     const { store, queue } = this.deps;
-    const record = await store.get<AlertRecord>({ kind: 'alert', school, id: alertId });
+    const record = await store.get<AlertRecord>(alertKey(school, alertId));
     if (!record) return undefined;
     const alert = record.data;
     const progress = await queue.progress(school, alert.broadcastId);
