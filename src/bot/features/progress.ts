@@ -29,10 +29,10 @@ export interface ProgressOptions {
   maxMs: number;
 }
 
-export const DEFAULT_PROGRESS_OPTIONS: ProgressOptions = { refreshMs: 15_000, maxMs: 2 * 60 * 60_000 };
+const DEFAULT_PROGRESS_OPTIONS: ProgressOptions = { refreshMs: 15_000, maxMs: 2 * 60 * 60_000 };
 
-export const REFRESH_JOB_KIND = 'progress.refresh';
-export const REFRESH_ROUTE = 'progress.refresh';
+const REFRESH_JOB_KIND = 'progress.refresh';
+const REFRESH_ROUTE = 'progress.refresh';
 
 const subjectSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('alert'), alertId: z.string().min(1).max(200) }),
@@ -188,6 +188,6 @@ function refreshAction(subject: ProgressSubject): Action {
 }
 
 /** One refresh job per person and card: asking again replaces it. Job ids allow only a few characters, so the user id is digested. */
-export function watchJobId(userId: string, updateKey: string): string {
+function watchJobId(userId: string, updateKey: string): string {
   return `progress:${updateKey.replace(/[^A-Za-z0-9._@-]/g, '_').slice(0, 150)}:${digest(userId).slice(0, 22)}`;
 }
