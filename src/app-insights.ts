@@ -110,13 +110,7 @@ export class AppInsightsTelemetry implements Telemetry {
       const tags = correlationId ? { ...this.#baseTags, 'ai.operation.id': correlationId } : this.#baseTags;
       this.#queue.push({ name: `Microsoft.ApplicationInsights.${this.#target.instrumentationKey.replace(/-/g, '')}.${type}`, time: new Date().toISOString(), iKey: this.#target.instrumentationKey, tags, data: { baseType, baseData } });
       if (this.#queue.length >= this.options.batchSize) void this.flush();
-      else if (!this.#timer) {
-        this.#timer = setTimeout(() => {
-          this.#timer = undefined;
-          void this.flush();
-        }, this.options.flushIntervalMs);
-        this.#timer.unref();
-      }
+      else this.#flushLater();
     } catch {
       // Never into the turn.
     }
@@ -158,13 +152,17 @@ export class AppInsightsTelemetry implements Telemetry {
       if (!this.#failing) this.#log.warn({ reason: outcome.reason, events: batch.length }, 'Application Insights telemetry not sent');
       this.#failing = true;
     }
-    if (!outcome.ok && (this.#retry.length > 0 || this.#queue.length > 0) && !this.#timer && !this.#closed) {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        void this.flush();
-      }, this.options.flushIntervalMs);
-      this.#timer.unref();
-    }
+    if (!outcome.ok && (this.#retry.length > 0 || this.#queue.length > 0) && !this.#closed) this.#flushLater();
     return outcome.ok;
+  }
+
+  /** A flush in flushIntervalMs, unless one is already set; it never keeps the process alive. */
+  #flushLater(): void {
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.flush();
+    }, this.options.flushIntervalMs);
+    this.#timer.unref();
   }
 }

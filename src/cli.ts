@@ -62,6 +62,11 @@ async function withCore<T>(log: Logger, run: (core: CoreParts) => Promise<T>): P
 /** What an erasure did, for the admin to pass on to the person (standard error: no data on standard output). */
 function erasureReport(summary: import('./bot/features/personal-data.ts').ErasureSummary, userId: string, dryRun: boolean): string {
   const removed = dryRun ? 'would remove' : 'removed';
+  const { school, kept, directoryRecord, staffProfile, ...counts } = summary;
+  // A mistyped id erases nothing and says so, rather than a list of zeros that reads like success.
+  if (!directoryRecord && !staffProfile && [...Object.values(counts), ...Object.values(kept)].every((n) => n === 0)) {
+    return `${dryRun ? 'Dry run: nothing changed. ' : ''}No record in school ${school} is about ${userId}: nothing to erase. Check the id (the person's user id on Teams or Slack, not their name).`;
+  }
   return [
     `${dryRun ? 'Dry run: nothing changed. ' : ''}Personal data of ${userId} in school ${summary.school}:`,
     `  ${removed}: directory record (name, roles, how to message them): ${summary.directoryRecord ? 'yes' : 'none found'}; staff groups: ${summary.staffProfile ? 'yes' : 'none found'}`,

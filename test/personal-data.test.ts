@@ -186,6 +186,9 @@ describe('from the command line', () => {
     expect(noUser.stderr).toMatch(/--user is required/);
     const unknown = await runCli(['people', 'forget', '--school', 'nope', '--user', LEAVER], { cwd: dir, env: env() });
     expect(unknown.stderr).toMatch(/no school "nope"/);
+    const unknownUser = await runCli(['people', 'forget', '--school', SCHOOL, '--user', 'U-NOBODY', '--dry-run'], { cwd: dir, env: env() });
+    expect(unknownUser.code).toBe(0);
+    expect(unknownUser.stderr).toMatch(/No record in school .* is about U-NOBODY: nothing to erase\. Check the id/);
   });
 
   it('people forget prints what it removed and kept on standard error, and audits it', async () => {

@@ -244,15 +244,16 @@ export class Jobs implements JobScheduler {
     if (!claimed) return false; // another instance claimed it
     const job: Job<unknown> = { school, id, kind: claimed.data.kind, runAt, payload: claimed.data.payload, attempt: claimed.data.attempts };
     const started = performance.now();
+    const ran = (outcome: 'done' | 'failed') => this.#telemetry.job({ school, kind: job.kind, outcome, durationMs: Math.round(performance.now() - started), attempt: claimed.data.attempts });
     try {
       await handler(job);
     } catch (error) {
-      this.#telemetry.job({ school, kind: job.kind, outcome: 'failed', durationMs: Math.round(performance.now() - started), attempt: claimed.data.attempts });
+      ran('failed');
       this.#telemetry.error({ where: 'job', code: isAppError(error) ? error.code : 'internal', name: error instanceof Error ? error.name : typeof error, school });
       await this.#failed(entry, claimed, error);
       return true;
     }
-    this.#telemetry.job({ school, kind: job.kind, outcome: 'done', durationMs: Math.round(performance.now() - started), attempt: claimed.data.attempts });
+    ran('done');
     // Done: delete the job unless the handler (or anyone) rescheduled it meanwhile.
     try {
       await this.#store.delete(claimed, claimed.etag);

@@ -50,7 +50,7 @@ export async function deliverReplies<M>(surface: MessageSurface<M>, replies: Rep
   else await surface.post(replies);
 }
 
-export const messageRefKey = (school: string, owner: string, updateKey: string) => ({ kind: 'message-ref', school, id: `${owner}:${updateKey}` });
+const messageRefKey = (school: string, owner: string, updateKey: string) => ({ kind: 'message-ref', school, id: `${owner}:${updateKey}` });
 
 export class MessageRefs {
   /**

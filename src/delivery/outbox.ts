@@ -465,10 +465,8 @@ export class Outbox implements MessageQueue {
       items += deleted;
       if (record.data.replies !== undefined) {
         const { replies: _replies, ...kept } = record.data;
-        // By etag: a record changed meanwhile is left for the next sweep.
-        await this.#store.replace(broadcastKey(school, record.id), kept, record.etag).catch((error: unknown) => {
-          if (!isAppError(error, 'precondition_failed')) throw error;
-        });
+        // By etag: a record changed meanwhile (or gone) is left for the next sweep.
+        await replaceIfUnchanged(this.#store, record, kept);
       }
       if (deleted > 0 || record.data.replies !== undefined) broadcasts++;
     }

@@ -20,7 +20,7 @@ import { effectiveRoles, hasPermission, requirePermission, type Permission } fro
 import type { Route } from '../router.ts';
 import type { Turn } from '../turn.ts';
 import type { AcknowledgementService } from './acknowledgements/service.ts';
-import type { AlertRecord } from './acknowledgements/routes.ts';
+import { alertKey, type AlertRecord } from './acknowledgements/routes.ts';
 
 export interface ProgressOptions {
   /** How often a watched progress card is re-rendered (and sent when it changed). */
@@ -29,10 +29,10 @@ export interface ProgressOptions {
   maxMs: number;
 }
 
-export const DEFAULT_PROGRESS_OPTIONS: ProgressOptions = { refreshMs: 15_000, maxMs: 2 * 60 * 60_000 };
+const DEFAULT_PROGRESS_OPTIONS: ProgressOptions = { refreshMs: 15_000, maxMs: 2 * 60 * 60_000 };
 
-export const REFRESH_JOB_KIND = 'progress.refresh';
-export const REFRESH_ROUTE = 'progress.refresh';
+const REFRESH_JOB_KIND = 'progress.refresh';
+const REFRESH_ROUTE = 'progress.refresh';
 
 const subjectSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('alert'), alertId: z.string().min(1).max(200) }),
@@ -83,7 +83,7 @@ export class LiveProgress {
 
   async #renderAlert(school: string, alertId: string): Promise<Rendered | undefined> {
     const { store, queue } = this.deps;
-    const record = await store.get<AlertRecord>({ kind: 'alert', school, id: alertId });
+    const record = await store.get<AlertRecord>(alertKey(school, alertId));
     if (!record) return undefined;
     const alert = record.data;
     const progress = await queue.progress(school, alert.broadcastId);
@@ -188,6 +188,6 @@ function refreshAction(subject: ProgressSubject): Action {
 }
 
 /** One refresh job per person and card: asking again replaces it. Job ids allow only a few characters, so the user id is digested. */
-export function watchJobId(userId: string, updateKey: string): string {
+function watchJobId(userId: string, updateKey: string): string {
   return `progress:${updateKey.replace(/[^A-Za-z0-9._@-]/g, '_').slice(0, 150)}:${digest(userId).slice(0, 22)}`;
 }

@@ -48,7 +48,7 @@ export interface AlertRecord {
   recipients: number;
 }
 
-const alertKey = (school: string, id: string) => ({ kind: 'alert', school, id });
+export const alertKey = (school: string, id: string) => ({ kind: 'alert', school, id });
 
 export function alertCard(alert: AlertRecord): Card {
   return {
