@@ -95,12 +95,18 @@ function headerOf(headers: unknown, name: string): string | undefined {
  * fetch-style errors), a network failure (transient), or a DeliveryError already (kept as it is).
  * Anything else (a malformed conversation reference, a bug) is permanent: retrying cannot help.
  */
+/** The HTTP status an SDK error carries (botbuilder's RestError, @slack/web-api, fetch-style), if any. */
+export function httpStatusOf(error: unknown): number | undefined {
+  const e = (error ?? {}) as HttpishError;
+  return [e.statusCode, e.status, e.response?.status].find((value): value is number => typeof value === 'number' && value >= 100 && value < 600);
+}
+
 export function classifyDeliveryFailure(platform: string, error: unknown): DeliveryError {
   if (error instanceof DeliveryError) return error;
   const slack = classifySlackError(platform, error);
   if (slack) return slack;
   const e = (error ?? {}) as HttpishError;
-  const status = [e.statusCode, e.status, e.response?.status].find((value): value is number => typeof value === 'number' && value >= 100 && value < 600);
+  const status = httpStatusOf(error);
   if (status !== undefined) return deliveryErrorForStatus(platform, status, headerOf(e.response?.headers, 'retry-after'), error);
   const code = typeof e.code === 'string' ? e.code : typeof (e.cause as HttpishError | undefined)?.code === 'string' ? String((e.cause as HttpishError).code) : undefined;
   if ((code && NETWORK_CODES.has(code)) || e.name === 'RestError' || e.name === 'AbortError' || e.name === 'TimeoutError') {

@@ -4,12 +4,8 @@
  */
 import type { Activity, TurnContext } from 'botbuilder';
 import type { Reply } from '../../bot/reply.ts';
+import { httpStatusOf } from '../../delivery/classify.ts';
 import type { MessageSurface } from '../../delivery/message-refs.ts';
-
-const statusOf = (error: unknown): number | undefined => {
-  const e = (error ?? {}) as { statusCode?: unknown; status?: unknown; response?: { status?: unknown } };
-  return [e.statusCode, e.status, e.response?.status].find((value): value is number => typeof value === 'number');
-};
 
 /** `render` is the adapter's Reply → Activity translation (toActivities). */
 export function teamsSurface(context: TurnContext, render: (replies: Reply[]) => Partial<Activity>[]): MessageSurface<string> {
@@ -29,7 +25,7 @@ export function teamsSurface(context: TurnContext, render: (replies: Reply[]) =>
         return true;
       } catch (error) {
         // Deleted by the person (or gone with the chat's history): a new message takes its place.
-        if (statusOf(error) === 404) return false;
+        if (httpStatusOf(error) === 404) return false;
         throw error;
       }
     },
