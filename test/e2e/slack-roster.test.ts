@@ -155,6 +155,18 @@ describe('reading users.list', () => {
     expect(cursors).toEqual([null, expect.any(String), cursors[1]]);
   });
 
+  it('gives up, throttled, rather than wait out rate limits for more than a minute in one read', async () => {
+    const waits: number[] = [];
+    const client = new (await import('@slack/web-api')).WebClient(undefined, { slackApiUrl: `${slack.url}/api/`, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
+    slack.failNext('users.list', { status: 429, retryAfter: 40 });
+    slack.failNext('users.list', { status: 429, retryAfter: 40 });
+    const error = await readSlackUsers({ client, token: 'xoxb-roster', wait: async (ms) => void waits.push(ms) }, { teamId: TEAM, access: {} }).catch((e: unknown) => e);
+    // 40 s waited; another 40 would pass the minute: the sync job tries again later instead.
+    expect(waits).toEqual([40_000]);
+    expect(error).toBeInstanceOf(DeliveryError);
+    expect((error as DeliveryError).kind).toBe('throttled');
+  });
+
   it('gives up with a classified error when Slack refuses for good', async () => {
     const client = new (await import('@slack/web-api')).WebClient(undefined, { slackApiUrl: `${slack.url}/api/`, retryConfig: { retries: 0 } });
     slack.failNext('users.list', { error: 'missing_scope' });

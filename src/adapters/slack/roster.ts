@@ -5,7 +5,8 @@
  * message (a deactivated account already in the directory is marked as left, its roles kept).
  *
  * users.list is a Tier 2 method (about 20 calls a minute): a 429 waits for its Retry-After and goes
- * on from the same cursor. All of it runs off the request path (Bolt acknowledges within 3 s first).
+ * on from the same cursor, for at most a minute of waiting in one read (then the sync job retries).
+ * All of it runs off the request path (Bolt acknowledges within 3 s first).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { App, webApi } from '@slack/bolt';
@@ -21,10 +22,12 @@ const str = (value: unknown): string | undefined => (typeof value === 'string' &
 
 const PAGE_SIZE = 200;
 const MAX_PAGES = 500;
-/** Rate-limit waits one read accepts before giving up (the sync job then tries again later). */
-const MAX_WAITS = 20;
-/** A Retry-After is honoured up to this (Slack's are seconds to a minute). */
-const MAX_WAIT_MS = 5 * 60_000;
+/**
+ * How long one read waits out rate limits in all before giving up with the throttled error: the
+ * sync job then tries again later, and a coordinator's "sync staff" (which reads inline) answers
+ * within about a minute instead of hanging while Slack keeps asking it to slow down.
+ */
+export const MAX_TOTAL_WAIT_MS = 60_000;
 
 /** A users.list (or team_join, user_change) user as a directory member; undefined for bots and Slackbot. */
 export function slackMemberFrom(user: unknown, workspace: { teamId: string; enterpriseId?: string }): RosterMember | undefined {
@@ -49,15 +52,18 @@ export async function readSlackUsers(
   let skipped = 0;
   let cursor: string | undefined;
   let waits = 0;
+  let waited = 0;
   for (let page = 0; page < MAX_PAGES; ) {
     let result: Loose;
     try {
       result = (await deps.client.users.list({ token: deps.token, limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) })) as unknown as Loose;
     } catch (error) {
       const refusal = classifyDeliveryFailure('Slack users.list', error);
-      if (refusal.kind !== 'throttled' || waits >= MAX_WAITS) throw refusal;
+      const pause = refusal.retryAfterMs ?? backoffMs(waits + 1, 1000, 64_000);
+      if (refusal.kind !== 'throttled' || waited + pause > MAX_TOTAL_WAIT_MS) throw refusal;
       waits++;
-      await wait(Math.min(refusal.retryAfterMs ?? backoffMs(waits, 1000, 64_000), MAX_WAIT_MS));
+      waited += pause;
+      await wait(pause);
       continue; // the same page again
     }
     page++;
