@@ -36,17 +36,6 @@ const PAGE_SIZE = 500;
 /** A bound on continuation tokens followed (500 a page: far beyond any school). */
 const MAX_PAGES = 200;
 
-type ConnectorClientHolder = { client?: { pipeline?: { removePolicy(options: { phase: 'Retry' }): unknown } } } | undefined;
-
-/**
- * The connector client retries 429 and 5xx by itself; here the caller decides instead (the sync
- * job's backoff, the outbox's pause), so the client made for this call gets no retry policy.
- */
-function withoutClientRetries(context: TurnContext): void {
-  const client = context.turnState.get(context.adapter.ConnectorClientKey) as ConnectorClientHolder;
-  client?.client?.pipeline?.removePolicy({ phase: 'Retry' });
-}
-
 const accountSchema = z.looseObject({
   id: z.string().min(1).max(200),
   aadObjectId: z.string().min(1).max(100),
@@ -81,8 +70,8 @@ export async function readTeamRoster(adapter: CloudAdapter, appId: string, sourc
     bot: { id: source.access.botId ?? '', name: '' },
   };
   try {
+    // A proactive client does not retry by itself (connector-clients.ts): the sync job's backoff decides.
     await adapter.continueConversationAsync(appId, reference, async (context) => {
-      withoutClientRetries(context);
       // Caught here and thrown after: the adapter's turn-error handler would post an apology into the team.
       try {
         let token: string | undefined;

@@ -27,6 +27,7 @@ import { renderAdaptiveCard } from './adaptive-card.ts';
 import type { Roster } from '../../bot/roster.ts';
 import { confirmationPrompt, creatingPersonalChats, isPersonalInstallWelcome, readTeamRoster, teamsRosterHooks } from './roster.ts';
 import { teamsSurface } from './messages.ts';
+import { ReusedClientsAuthentication } from './connector-clients.ts';
 
 /** The fields a turn needs; anything else in an Activity passes through untouched. */
 export const activitySchema = z.looseObject({
@@ -168,12 +169,14 @@ export interface TeamsChannel {
 
 export function createTeamsChannel(options: { settings: Settings; bot: Bot; log: Logger; roster?: Roster }): TeamsChannel {
   const { settings, bot, log, roster } = options;
-  const auth = new ConfigurationBotFrameworkAuthentication({
+  // Connector clients are kept and reused (src/adapters/teams/connector-clients.ts): proactive
+  // ones without the client's own retries, so the outbox and the roster sync see a 429 themselves.
+  const auth = new ReusedClientsAuthentication(new ConfigurationBotFrameworkAuthentication({
     MicrosoftAppId: settings.teams.appId ?? '',
     MicrosoftAppPassword: settings.teams.appPassword ?? '',
     MicrosoftAppType: settings.teams.appType,
     MicrosoftAppTenantId: settings.teams.tenantId ?? '',
-  });
+  }));
   const adapter = new CloudAdapter(auth);
   adapter.onTurnError = async (context, error) => {
     const reference = randomUUID();
@@ -223,12 +226,9 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
       // (429 throttled; 412, 5xx and network transient; 401, 403, 404 and the rest permanent).
       let refusal: unknown;
       try {
+        // A proactive client does not retry by itself (connector-clients.ts): the outbox decides
+        // instead, with one pause for the whole school.
         await adapter.continueConversationAsync(settings.teams.appId ?? '', reference as Partial<ConversationReference>, async (context) => {
-          // The connector client retries 429 and 5xx three times by itself (each waiting Retry-After):
-          // for a proactive send the outbox decides instead (one pause for the whole school), so the
-          // client made for this one send gets no retry policy.
-          const client = context.turnState.get(context.adapter.ConnectorClientKey) as { client?: { pipeline?: { removePolicy(options: { phase: 'Retry' }): unknown } } } | undefined;
-          client?.client?.pipeline?.removePolicy({ phase: 'Retry' });
           try {
             await deliverReplies(teamsSurface(context, toActivities), replies, updates);
           } catch (error) {
