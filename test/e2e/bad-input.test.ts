@@ -274,3 +274,19 @@ describe('health', () => {
   });
 });
 
+
+describe('a bot with Bot Framework credentials', () => {
+  it('refuses a request without an Authorization header with a JSON 401, and runs no turn', async () => {
+    const secured = await startApp({ MICROSOFT_APP_ID: '00000000-0000-0000-0000-0000000000b0', MICROSOFT_APP_PASSWORD: 'not-a-real-secret' });
+    try {
+      const before = connector.activities.length;
+      const response = await secured.post('/api/messages', messageActivity({ serviceUrl: connector.url, text: 'can kids use phones in class', userId: 'no-token' }));
+      await expectClientError(response, 401, /not authenticated/);
+      expect(connector.activities.length).toBe(before);
+      expect(await secured.app.store.list('question', 'default')).toEqual([]);
+      expect(await secured.app.store.list('conversation', 'default')).toEqual([]);
+    } finally {
+      await secured.stop();
+    }
+  });
+});

@@ -28,6 +28,7 @@ import type { Roster } from '../../bot/roster.ts';
 import { confirmationPrompt, creatingPersonalChats, isPersonalInstallWelcome, readTeamRoster, teamsRosterHooks } from './roster.ts';
 import { teamsSurface } from './messages.ts';
 import { ReusedClientsAuthentication } from './connector-clients.ts';
+import { ValidatedCloudAdapter } from './validated-cloud-adapter.ts';
 
 /** The fields a turn needs; anything else in an Activity passes through untouched. */
 export const activitySchema = z.looseObject({
@@ -177,7 +178,7 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
     MicrosoftAppType: settings.teams.appType,
     MicrosoftAppTenantId: settings.teams.tenantId ?? '',
   }));
-  const adapter = new CloudAdapter(auth);
+  const adapter = new ValidatedCloudAdapter(auth);
   adapter.onTurnError = async (context, error) => {
     const reference = randomUUID();
     // Stack frames only: the error's message may quote what the user wrote.
@@ -218,7 +219,7 @@ export function createTeamsChannel(options: { settings: Settings; bot: Bot; log:
 
   const channel: TeamsChannel = {
     adapter,
-    process: (req, res) => adapter.process(req as never, res as never, logic),
+    process: (req, res) => adapter.processValidated(req, res, logic),
     send: async (reference, replies, updates) => {
       // The adapter's turn-error handler would swallow a refusal (and post an apology into the
       // recipient's chat); catch it inside the turn and rethrow so the caller records a failure.
