@@ -101,6 +101,19 @@ describe('ReusedClientsAuthentication', () => {
     expect(connector.activities.slice(before).map((captured) => captured.activity.text)).toEqual(['second', 'third']);
     expect(auth.clientCount.proactive).toBe(1);
   });
+
+  it('creates conversations on the same no-retry client: a 429 reaches the caller (the outbox pauses the school)', async () => {
+    const parameters = { isGroup: false, bot: { id: '28:bot', name: '' }, members: [{ id: '29:new-person', name: '' }], tenantId: 't1', channelData: { tenant: { id: 't1' } } };
+    const create = () => bot.adapter.createConversationAsync('', 'msteams', connector.url, undefined as unknown as string, parameters as never, async () => undefined);
+    const before = connector.created.length;
+    connector.failNext(429, 1, { 'retry-after': '0' }, 'create');
+    const refused = await create().then(() => undefined, (error: unknown) => error);
+    expect((refused as { statusCode?: number } | undefined)?.statusCode).toBe(429);
+    expect(connector.created.length).toBe(before);
+    await create();
+    expect(connector.created.length).toBe(before + 1);
+    expect(auth.clientCount.proactive).toBe(1);
+  });
 });
 
 describe('PromiseCache', () => {
