@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'not_found'
   | 'conflict'
   | 'precondition_failed'
+  | 'unauthorized'
   | 'forbidden'
   | 'school_not_registered'
   | 'validation_failed'
@@ -25,6 +26,7 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   precondition_failed: 412,
+  unauthorized: 401,
   forbidden: 403,
   school_not_registered: 403,
   validation_failed: 400,
@@ -54,4 +56,13 @@ export function asAppError(error: unknown): AppError {
 
 export function isAppError(error: unknown, code?: ErrorCode): error is AppError {
   return error instanceof AppError && (code === undefined || error.code === code);
+}
+
+/** The first few `at ...` lines of a stack: where it failed, without the (possibly multi-line) message. */
+export function stackFrames(error: Error, count = 6): string | undefined {
+  return error.stack
+    ?.split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .slice(0, count)
+    .join('\n');
 }

@@ -4,7 +4,7 @@
  * `{ "error": { "code", "message" } }` with a 4xx/5xx status, never an HTML page or a crash.
  */
 import restify, { type Request, type Response, type Server } from 'restify';
-import { AppError, asAppError } from './errors.ts';
+import { AppError, asAppError, stackFrames } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { Store } from './store/store.ts';
 
@@ -29,6 +29,23 @@ function sendError(res: Response, error: AppError): void {
   if (res.headersSent) return;
   res.status(error.httpStatus);
   res.json({ error: { code: error.code, message: error.message } });
+}
+
+/**
+ * What a request that failed outside a turn is answered with (errors inside a turn become an apology
+ * in the chat): a refusal as itself, logged with its cause's reason, which names the problem for an
+ * admin (an app id mismatch, an expired token) and never holds message text; anything else as a
+ * bare 500, logged with its stack frames only.
+ */
+function refusalOrFailure(log: Logger, error: unknown): AppError {
+  const appError = asAppError(error);
+  if (appError.httpStatus < 500) {
+    log.warn({ code: appError.code, reason: appError.cause instanceof Error ? appError.cause.message : undefined }, 'request refused');
+    return appError;
+  }
+  const origin = appError.cause instanceof Error ? appError.cause : appError;
+  log.error({ code: appError.code, name: origin.name, stack: stackFrames(origin) }, 'request failed');
+  return new AppError('internal', 'Internal error');
 }
 
 /** Health probes: never throttled (a load balancer's probes must not be refused). */
@@ -119,7 +136,11 @@ export function createServer(options: ServerOptions): Server {
       async (req: Request, res: Response) => {
         const problem = teams.validate(req.body);
         if (problem) return sendError(res, new AppError('bad_request', problem));
-        await teams.process(req, res);
+        try {
+          await teams.process(req, res);
+        } catch (error) {
+          sendError(res, refusalOrFailure(log, error));
+        }
       },
     );
   }

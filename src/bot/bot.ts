@@ -4,7 +4,7 @@
  * error into a short apology carrying the turn's reference.
  */
 import { ZodError } from 'zod';
-import { asAppError, isAppError } from '../errors.ts';
+import { asAppError, isAppError, stackFrames } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { MessageRefs, UpdateSlot } from '../delivery/message-refs.ts';
 import type { Store } from '../store/store.ts';
@@ -45,15 +45,6 @@ const stateKey = (school: string, inbound: Inbound) => ({
   school,
   id: `${inbound.platform}:${inbound.conversation.id}:${inbound.user.id}`,
 });
-
-/** The first few `at ...` lines of a stack: where it failed, without the (possibly multi-line) message. */
-export function stackFrames(error: Error, count = 6): string | undefined {
-  return error.stack
-    ?.split('\n')
-    .filter((line) => /^\s+at /.test(line))
-    .slice(0, count)
-    .join('\n');
-}
 
 export class Bot {
   constructor(private readonly options: BotOptions) {}

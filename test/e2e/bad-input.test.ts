@@ -276,15 +276,19 @@ describe('health', () => {
 
 
 describe('a bot with Bot Framework credentials', () => {
-  it('refuses a request without an Authorization header with a JSON 401, and runs no turn', async () => {
-    const secured = await startApp({ MICROSOFT_APP_ID: '00000000-0000-0000-0000-0000000000b0', MICROSOFT_APP_PASSWORD: 'not-a-real-secret' });
+  it('refuses a request without a token with a JSON 401 that says what to fix, logs why, and runs no turn', async () => {
+    const securedLogs = memoryLog('info');
+    const secured = await startApp({ MICROSOFT_APP_ID: '00000000-0000-0000-0000-0000000000b0', MICROSOFT_APP_PASSWORD: 'not-a-real-secret', LOG_LEVEL: 'info' }, { log: securedLogs.log });
     try {
       const before = connector.activities.length;
       const response = await secured.post('/api/messages', messageActivity({ serviceUrl: connector.url, text: 'can kids use phones in class', userId: 'no-token' }));
-      await expectClientError(response, 401, /not authenticated/);
+      await expectClientError(response, 401, /no valid Bot Framework token.*Emulator the same app id and password/);
       expect(connector.activities.length).toBe(before);
       expect(await secured.app.store.list('question', 'default')).toEqual([]);
       expect(await secured.app.store.list('conversation', 'default')).toEqual([]);
+      // The admin finds botbuilder's reason in the log; the message's text is not there.
+      expect(securedLogs.lines()).toContainEqual(expect.objectContaining({ level: 40, code: 'unauthorized', reason: expect.stringMatching(/\S/), msg: 'request refused' }));
+      expect(securedLogs.raw().join('\n')).not.toContain('phones in class');
     } finally {
       await secured.stop();
     }

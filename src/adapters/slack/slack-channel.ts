@@ -20,7 +20,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 // but vitest (and other bundler-style loaders) give its `default` export, the App class alone.
 import { App, HTTPReceiver, LogLevel, type AppOptions, type Logger as BoltLogger, type ReceiverEvent, type webApi } from '@slack/bolt';
 import type { Server } from 'restify';
-import { stackFrames, type Bot } from '../../bot/bot.ts';
+import type { Bot } from '../../bot/bot.ts';
+import { stackFrames } from '../../errors.ts';
 import type { Directory } from '../../bot/directory.ts';
 import type { Response as BotResponse } from '../../bot/bot.ts';
 import type { Inbound, Submission } from '../../bot/inbound.ts';

@@ -15,7 +15,8 @@ import {
 } from 'botbuilder';
 import type { Request, Response } from 'restify';
 import { z } from 'zod';
-import { stackFrames, type Bot } from '../../bot/bot.ts';
+import type { Bot } from '../../bot/bot.ts';
+import { stackFrames } from '../../errors.ts';
 import { submissionSchema, type Inbound, type Platform } from '../../bot/inbound.ts';
 import type { PlatformSender } from '../../bot/notifier.ts';
 import type { Reply } from '../../bot/reply.ts';

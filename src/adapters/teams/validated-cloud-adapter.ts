@@ -8,6 +8,7 @@
 import { CloudAdapter, type Activity, type TurnContext } from 'botbuilder';
 import { AuthenticationError } from 'botframework-connector';
 import type { Request, Response } from 'restify';
+import { AppError } from '../../errors.ts';
 
 /** Timestamps as botbuilder's validateAndFixActivity leaves them: Dates, with the sent text kept in raw*. */
 function withDates(activity: Activity & Record<string, unknown>): Activity {
@@ -21,24 +22,22 @@ function withDates(activity: Activity & Record<string, unknown>): Activity {
   return activity;
 }
 
+/** What an admin needs to know when a request is refused: where the token must come from. */
+const NOT_AUTHENTICATED =
+  'The request carries no valid Bot Framework token for this bot (MICROSOFT_APP_ID is set). ' +
+  'Give the Bot Framework Emulator the same app id and password, or leave MICROSOFT_APP_ID unset for local use.';
+
 export class ValidatedCloudAdapter extends CloudAdapter {
   /**
    * Runs the turn for a validated Activity body and answers as process() would: the invoke
-   * response's status and body, or 200. A request that fails authentication gets 401 in the
-   * server's error shape; anything else thrown is left to the server's error handling.
+   * response's status and body, or 200. A request that fails authentication throws
+   * AppError('unauthorized') (botbuilder's reason as its cause) for the server to answer and log.
    */
   async processValidated(req: Request, res: Response, logic: (context: TurnContext) => Promise<void>): Promise<void> {
     const activity = withDates(req.body as Activity & Record<string, unknown>);
-    const authorization = req.header('authorization') ?? '';
-    let invokeResponse: { status: number; body?: unknown } | undefined;
-    try {
-      invokeResponse = await this.processActivity(authorization, activity, logic);
-    } catch (error) {
-      if (!(error instanceof AuthenticationError)) throw error;
-      res.status(401);
-      res.json({ error: { code: 'unauthorized', message: 'The request is not authenticated for this bot' } });
-      return;
-    }
+    const invokeResponse = await this.processActivity(req.header('authorization') ?? '', activity, logic).catch((error: unknown) => {
+      throw error instanceof AuthenticationError ? new AppError('unauthorized', NOT_AUTHENTICATED, { cause: error }) : error;
+    });
     res.status(invokeResponse?.status ?? 200);
     if (invokeResponse?.body !== undefined) res.send(invokeResponse.body);
     res.end();
