@@ -6,7 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHttpServer } from '@zeit/cosmosdb-server';
@@ -16,17 +15,9 @@ import { silentLogger } from '../../src/logger.ts';
 import { createApp } from '../../src/main.ts';
 import { startServer, type StartedServer } from '../../src/startup.ts';
 import { repoRoot } from '../helpers/app.ts';
+import { closedPort } from '../helpers/ports.ts';
 
 const KEY = 'dummy-key-for-the-local-server-5c1e';
-
-/** A loopback port that nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 let dataDir: string;
 let cosmosPort: number;

@@ -15,7 +15,7 @@ import { loadPolicyDirectory } from '../../src/policies/load.ts';
 import { GLOBAL_PARTITION } from '../../src/store/store.ts';
 import { repoRoot, startApp, type RunningApp } from '../helpers/app.ts';
 import { memoryLog } from '../helpers/memory-log.ts';
-import { blocksText, slackRequests, startFakeSlack, type FakeSlack, type SlackCall, type SlackRequests } from '../helpers/fake-slack.ts';
+import { blockActionPayload, blocksText, slackRequests, startFakeSlack, type FakeSlack, type SlackCall, type SlackRequests } from '../helpers/fake-slack.ts';
 
 const TEAM = 'T0ACKS';
 const SCHOOL = 'ack-school';
@@ -72,23 +72,8 @@ const button = (blocks: Json[], title: string, nth = 0): Json => {
 
 /** A button pressed on a message in the person's DM (with its response_url), or on their Home tab. */
 function press(user: string, pressed: Json, where: { responseId: string } | { home: Json }): Json {
-  const base = {
-    type: 'block_actions',
-    team: { id: TEAM, domain: 'school' },
-    user: { id: user, username: user.toLowerCase(), team_id: TEAM },
-    api_app_id: 'A0TEST',
-    token: 'legacy',
-    trigger_id: unique('trigger-'),
-    actions: [{ type: 'button', block_id: 'blk', action_id: pressed.action_id, value: pressed.value, text: pressed.text, action_ts: `${Date.now() / 1000}` }],
-  };
-  if ('home' in where) return { ...base, container: { type: 'view', view_id: where.home.id }, view: where.home };
-  return {
-    ...base,
-    container: { type: 'message', message_ts: '1700000000.000100', channel_id: dmOf(user), is_ephemeral: false },
-    channel: { id: dmOf(user), name: 'directmessage' },
-    message: { type: 'message', ts: '1700000000.000100', text: 'a message' },
-    response_url: slack.responseUrl(where.responseId),
-  };
+  if ('home' in where) return blockActionPayload(TEAM, user, pressed, { view: where.home });
+  return blockActionPayload(TEAM, user, pressed, { channel: dmOf(user), responseUrl: slack.responseUrl(where.responseId) });
 }
 
 /** Presses a button on a DM message; resolves with what the bot answered through the response_url. */

@@ -14,7 +14,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { loadPolicyDirectory } from '../../src/policies/load.ts';
 import { GLOBAL_PARTITION } from '../../src/store/store.ts';
 import { repoRoot, startApp, type RunningApp } from '../helpers/app.ts';
-import { blocksText, slackRequests, startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
+import { blocksText, oauthSlackSettings, slackRequests, startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
 
 const signingSecret = randomBytes(16).toString('hex');
 let slack: FakeSlack;
@@ -73,14 +73,7 @@ describe('installed through OAuth, one workspace at a time', () => {
   let cookie: string;
 
   beforeAll(async () => {
-    running = await startApp({
-      SLACK_SIGNING_SECRET: signingSecret,
-      SLACK_CLIENT_ID: '1234.5678',
-      SLACK_CLIENT_SECRET: randomBytes(16).toString('hex'),
-      SLACK_STATE_SECRET: randomBytes(16).toString('hex'),
-      SLACK_API_URL: `${slack.url}/api/`,
-      PUBLIC_URL: 'https://esafety.school.example',
-    });
+    running = await startApp(oauthSlackSettings(slack, signingSecret));
     await running.app.directory.upsertSchool({ id: 'installed', name: 'Installed School', slackTeam: 'T0INSTALL' });
     await importPolicies(running, 'installed');
   });

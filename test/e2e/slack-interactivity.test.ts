@@ -13,7 +13,7 @@ import type { EscalationRecord, QuestionRecord } from '../../src/bot/features/qa
 import { loadPolicyDirectory } from '../../src/policies/load.ts';
 import { repoRoot, startApp, type RunningApp } from '../helpers/app.ts';
 import { memoryLog } from '../helpers/memory-log.ts';
-import { blocksText, slackRequests, startFakeSlack, viewState, type FakeSlack, type SlackCall, type SlackRequests } from '../helpers/fake-slack.ts';
+import { blockActionPayload, blocksText, slackRequests, startFakeSlack, viewState, type FakeSlack, type SlackCall, type SlackRequests } from '../helpers/fake-slack.ts';
 
 const TEAM = 'T0SLACK';
 const SCHOOL = 'slack-school';
@@ -62,23 +62,7 @@ const button = (blocks: Json[], title: string): Json => {
 
 /** A block_actions payload for a button on a message in `channel` (or in a modal), as Slack sends it. */
 function blockAction(user: string, pressed: Json, where: { channel?: string; responseId?: string; ephemeral?: boolean; view?: Json; trigger?: string }): Json {
-  const base = {
-    type: 'block_actions',
-    team: { id: TEAM, domain: 'school' },
-    user: { id: user, username: user.toLowerCase(), team_id: TEAM },
-    api_app_id: 'A0TEST',
-    token: 'legacy',
-    trigger_id: where.trigger ?? unique('trigger-'),
-    actions: [{ type: 'button', block_id: 'blk', action_id: pressed.action_id, value: pressed.value, text: pressed.text, action_ts: `${Date.now() / 1000}` }],
-  };
-  if (where.view) return { ...base, container: { type: 'view', view_id: where.view.id }, view: where.view };
-  return {
-    ...base,
-    container: { type: 'message', message_ts: '1700000000.000100', channel_id: where.channel, is_ephemeral: where.ephemeral ?? false },
-    channel: { id: where.channel, name: where.channel?.startsWith('D') ? 'directmessage' : 'general' },
-    message: { type: 'message', ts: '1700000000.000100', text: 'a message' },
-    response_url: slack.responseUrl(where.responseId ?? unique('resp-')),
-  };
+  return blockActionPayload(TEAM, user, pressed, { ...where, responseUrl: slack.responseUrl(where.responseId ?? unique('resp-')) });
 }
 
 /** A view_submission for a modal the bot opened, with Slack's own state values. */

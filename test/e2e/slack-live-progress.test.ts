@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type RunningApp } from '../helpers/app.ts';
-import { blocksText, slackRequests, startFakeSlack, type FakeSlack, type SlackCall, type SlackRequests } from '../helpers/fake-slack.ts';
+import { blockActionPayload, blocksText, slackRequests, startFakeSlack, type FakeSlack, type SlackCall, type SlackRequests } from '../helpers/fake-slack.ts';
 import { FAST } from '../delivery/helpers.ts';
 
 const TEAM = 'T0LIVE';
@@ -50,19 +50,7 @@ const button = (blocks: Json[], title: string): Json => {
 /** Presses a button on a message in the person's DM, as Slack sends it. */
 async function press(user: string, message: SlackCall, title: string): Promise<void> {
   const pressed = button(message.body.blocks, title);
-  const payload = {
-    type: 'block_actions',
-    team: { id: TEAM, domain: 'school' },
-    user: { id: user, username: user.toLowerCase(), team_id: TEAM },
-    api_app_id: 'A0TEST',
-    token: 'legacy',
-    trigger_id: `trigger-${randomBytes(4).toString('hex')}`,
-    actions: [{ type: 'button', block_id: 'blk', action_id: pressed.action_id, value: pressed.value, text: pressed.text, action_ts: `${Date.now() / 1000}` }],
-    container: { type: 'message', message_ts: '1700000000.000100', channel_id: dmOf(user), is_ephemeral: false },
-    channel: { id: dmOf(user), name: 'directmessage' },
-    message: { type: 'message', ts: '1700000000.000100', text: 'a message' },
-    response_url: slack.responseUrl(`resp-${randomBytes(4).toString('hex')}`),
-  };
+  const payload = blockActionPayload(TEAM, user, pressed, { channel: dmOf(user), responseUrl: slack.responseUrl(`resp-${randomBytes(4).toString('hex')}`) });
   expect((await requests.interaction(payload)).status).toBe(200);
 }
 

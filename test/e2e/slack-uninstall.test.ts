@@ -11,7 +11,7 @@ import { installationKey, StoreInstallationStore } from '../../src/adapters/slac
 import type { UserRecord } from '../../src/bot/directory.ts';
 import { syncJobId, type RosterSource } from '../../src/bot/roster.ts';
 import { startApp, type RunningApp } from '../helpers/app.ts';
-import { slackRequests, startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
+import { oauthSlackSettings, slackRequests, startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
 import { eventually } from '../helpers/eventually.ts';
 
 const signingSecret = randomBytes(16).toString('hex');
@@ -106,14 +106,7 @@ describe('an OAuth workspace whose bot token is revoked, then installed again', 
   let running: RunningApp;
 
   beforeAll(async () => {
-    running = await startApp({
-      SLACK_SIGNING_SECRET: signingSecret,
-      SLACK_CLIENT_ID: '1234.5678',
-      SLACK_CLIENT_SECRET: randomBytes(16).toString('hex'),
-      SLACK_STATE_SECRET: randomBytes(16).toString('hex'),
-      SLACK_API_URL: `${slack.url}/api/`,
-      PUBLIC_URL: 'https://esafety.school.example',
-    });
+    running = await startApp(oauthSlackSettings(slack, signingSecret));
     await running.app.directory.upsertSchool({ id: SCHOOL, name: 'OAuth School', slackTeam: TEAM });
     await new StoreInstallationStore(running.app.store).storeInstallation({
       team: { id: TEAM, name: 'OAuth School' },

@@ -12,7 +12,7 @@
  * chat.postMessage answers a `ts` unique to the message; chat.update of a message it never posted in
  * that channel (or one `deleteMessage` removed) answers `message_not_found`, as Slack does.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -451,6 +451,52 @@ export function slackRequests(baseUrl: string, signingSecret: string, teamId: st
       ),
     command: (fields, options) => raw(new URLSearchParams({ token: 'legacy', team_id: teamId, team_domain: 'school', api_app_id: 'A0TEST', ...fields }).toString(), 'application/x-www-form-urlencoded', options),
     interaction: (payload, options) => raw(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), 'application/x-www-form-urlencoded', options),
+  };
+}
+
+/**
+ * The settings of a Slack app distributed through OAuth (installed per workspace on
+ * /slack/install, a token per workspace), talking to this fake Web API.
+ */
+export function oauthSlackSettings(slack: Pick<FakeSlack, 'url'>, signingSecret: string): Record<string, string> {
+  return {
+    SLACK_SIGNING_SECRET: signingSecret,
+    SLACK_CLIENT_ID: '1234.5678',
+    SLACK_CLIENT_SECRET: randomBytes(16).toString('hex'),
+    SLACK_STATE_SECRET: randomBytes(16).toString('hex'),
+    SLACK_API_URL: `${slack.url}/api/`,
+    PUBLIC_URL: 'https://esafety.school.example',
+  };
+}
+
+let triggers = 0;
+
+/**
+ * A block_actions payload for one button, as Slack sends it: pressed on a message in `channel`
+ * (Slack gives a response_url to answer through), or in a view (`view`: a Home tab or a modal).
+ */
+export function blockActionPayload(
+  teamId: string,
+  user: string,
+  pressed: Json,
+  where: { channel?: string; responseUrl?: string; ephemeral?: boolean; view?: Json; trigger?: string },
+): Json {
+  const base = {
+    type: 'block_actions',
+    team: { id: teamId, domain: 'school' },
+    user: { id: user, username: user.toLowerCase(), team_id: teamId },
+    api_app_id: 'A0TEST',
+    token: 'legacy',
+    trigger_id: where.trigger ?? `trigger-${++triggers}`,
+    actions: [{ type: 'button', block_id: 'blk', action_id: pressed.action_id, value: pressed.value, text: pressed.text, action_ts: `${Date.now() / 1000}` }],
+  };
+  if (where.view) return { ...base, container: { type: 'view', view_id: where.view.id }, view: where.view };
+  return {
+    ...base,
+    container: { type: 'message', message_ts: '1700000000.000100', channel_id: where.channel, is_ephemeral: where.ephemeral ?? false },
+    channel: { id: where.channel, name: where.channel?.startsWith('D') ? 'directmessage' : 'general' },
+    message: { type: 'message', ts: '1700000000.000100', text: 'a message' },
+    response_url: where.responseUrl,
   };
 }
 

@@ -5,12 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createHttpServer, createHttpsServer } from '@zeit/cosmosdb-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenCredential } from '@azure/identity';
 import { cosmosId, createCosmosStore } from '../../src/store/cosmos/cosmos-store.ts';
 import { expectAppError, storeContract } from './contract.ts';
+import { closedPort } from '../helpers/ports.ts';
 
 const KEY = 'dummy-key-not-a-secret-7f3a';
 
@@ -23,15 +24,6 @@ async function startServer(): Promise<{ server: Server; endpoint: string }> {
 async function stopServer(server: Server): Promise<void> {
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-}
-
-/** A loopback port that nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 let server: Server;
