@@ -28,18 +28,9 @@ import type { createServer } from './server.ts';
 import { classifyDeliveryFailure } from './delivery/classify.ts';
 import { countStoreOperationsPerTurn, createTelemetry, noTelemetry, type Telemetry } from './telemetry.ts';
 
-export interface App {
-  settings: Settings;
-  store: Store;
-  directory: Directory;
-  library: PolicyLibrary;
-  notifier: Notifier;
-  bot: ReturnType<typeof createBot>['bot'];
+/** The server: every core part (it returns `...core`), with HTTP on top. Its outbox and jobs run (stopped by close). */
+export interface App extends CoreParts {
   server: ReturnType<typeof createServer>;
-  /** The durable outbox and the job runner; both run in every server process (stopped by close). */
-  outbox: Outbox;
-  jobs: Jobs;
-  telemetry: Telemetry;
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<number>;
   /** Stops taking requests, lets turns in flight finish, closes the store. */
